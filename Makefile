@@ -1,0 +1,42 @@
+# The two commands of the quick start: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: install run serve migrate seed test lint messages bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+# Rebuild the translation catalogues after changing strings (the compiled .mo files are committed).
+messages: install
+	cd civic && ../$(BIN)/django-admin makemessages -l zh_Hans -l en
+	cd grid && ../$(BIN)/django-admin makemessages -l zh_Hans -l en
+	$(BIN)/python manage.py compilemessages
+
+bench: install
+	$(BIN)/python bench/grid_scope.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+def _record_path(record) -> str:
+    # A grid chosen but not yet saved wins over the stored path: checks must see where it goes.
+    if "grid" in record._state.fields_cache or not record.grid_path:
+        return record.grid.path if record.grid_id else ""
+    return record.grid_path
+
+
+class GridConfig(AppConfig):
+    name = "grid"
+    verbose_name = _("Grid management")
+
+    def ready(self):
+        from grid import permissions
+        from grid.models import Building, Department, Estate, GridNode, Household, Place, Post, Resident
+
+        crud = ("view", "add", "change", "delete")
+        registry = {"view": "view_registry", "add": "change_registry", "change": "change_registry",
+                    "delete": "change_registry", "view_personal_id": "view_personal_id"}
+        permissions.register(GridNode, lookup="path", actions={a: f"{a}_gridnode" for a in crud})
+        permissions.register(
+            Department, lookup="node__path",
+            actions={"view": "view_gridnode", "add": "change_gridnode", "change": "change_gridnode",
+                     "delete": "change_gridnode"},
+        )
+        permissions.register(
+            Post, lookup="node__path",
+            actions={"view": "view_gridnode", "add": "manage_posts", "change": "manage_posts", "delete": "manage_posts"},
+        )
+        for model in (Estate, Household, Place):
+            permissions.register(model, lookup="grid_path", actions=registry, object_path=_record_path)
+        permissions.register(Building, lookup="estate__grid_path", actions=registry)
+        permissions.register(Resident, lookup="household__grid_path", actions=registry)

@@ -1,0 +1,51 @@
+"""GeoJSON boundaries: validation, bounding boxes and point-in-polygon tests (shapely)."""
+
+import json
+from functools import lru_cache
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from shapely.geometry import Point, shape
+from shapely.prepared import prep
+from shapely.validation import explain_validity
+
+__all__ = ["bbox_of", "contains", "rectangle", "validate_boundary"]
+
+_KINDS = ("Polygon", "MultiPolygon")
+
+
+def validate_boundary(value) -> None:
+    if not isinstance(value, dict) or value.get("type") not in _KINDS:
+        raise ValidationError(_("A boundary is a GeoJSON Polygon or MultiPolygon."), code="invalid_boundary")
+    try:
+        geometry = shape(value)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ValidationError(_("Malformed GeoJSON: %(reason)s"), params={"reason": exc}, code="invalid_boundary")
+    if geometry.is_empty or not geometry.is_valid:
+        raise ValidationError(
+            _("Invalid polygon: %(reason)s"), params={"reason": explain_validity(geometry)}, code="invalid_boundary"
+        )
+    min_lon, min_lat, max_lon, max_lat = geometry.bounds
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise ValidationError(_("Coordinates must be [longitude, latitude] in degrees."), code="invalid_boundary")
+
+
+def bbox_of(boundary: dict) -> tuple[float, float, float, float]:
+    """(min_lon, min_lat, max_lon, max_lat)"""
+    return shape(boundary).bounds
+
+
+@lru_cache(maxsize=4096)
+def _prepared(boundary_key: str):
+    return prep(shape(json.loads(boundary_key)))
+
+
+def contains(boundary: dict, lat: float, lon: float) -> bool:
+    """Point-in-polygon, boundary included. Prepared shapes are cached: locate() hits the same grids often."""
+    return _prepared(json.dumps(boundary, sort_keys=True)).intersects(Point(lon, lat))
+
+
+def rectangle(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> dict:
+    """A GeoJSON Polygon for an axis-aligned box (demo and test grids are tiled boxes)."""
+    ring = [[min_lon, min_lat], [max_lon, min_lat], [max_lon, max_lat], [min_lon, max_lat], [min_lon, min_lat]]
+    return {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]}

@@ -1,0 +1,155 @@
+"""The one permission mechanism of Civic.
+
+Staff are granted node permissions (django-guardian, direct-FK tables on GridNode). A grant on a
+node covers the node's whole subtree and every record attached below it. Two functions answer
+every question, in the API, the admin, the portal and the Celery tasks alike:
+
+    scope(queryset, user, action)  -> the rows of queryset the user may <action>
+    can(user, action, obj)         -> may the user <action> this object?
+
+Each model that can be scoped registers a rule: how to reach a grid path from it, and which node
+permission each action needs. Apps above grid (cases, bills, bookings) register their own models
+from their AppConfig.ready(); grid itself knows nothing of them.
+
+A user's grants are loaded once (one query) and kept on the user object for the request, so
+per-row checks such as ID masking cost no further queries.
+"""
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import reduce
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q, QuerySet
+
+__all__ = [
+    "PATH_END",
+    "can",
+    "forget_grants",
+    "grant_paths",
+    "has_any_grant",
+    "path_prefix_q",
+    "register",
+    "require",
+    "rule_for",
+    "scope",
+]
+
+# Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
+PATH_END = "~"
+_CACHE_ATTR = "_civic_grants"
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    lookup: str  # ORM lookup from the model to a grid path, e.g. "grid_path" or "household__grid_path"
+    actions: Mapping[str, str]  # action -> GridNode permission codename
+    object_path: Callable[[Model], str] | None = field(default=None)
+
+    def path_of(self, obj: Model) -> str:
+        if self.object_path is not None:
+            return self.object_path(obj)
+        value = obj
+        for part in self.lookup.split("__"):
+            value = getattr(value, part)
+        return value
+
+
+_RULES: dict[type[Model], ScopeRule] = {}
+
+
+def register(model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None) -> None:
+    _RULES[model] = ScopeRule(lookup=lookup, actions=dict(actions), object_path=object_path)
+
+
+def rule_for(model: type[Model]) -> ScopeRule:
+    try:
+        return _RULES[model]
+    except KeyError:
+        raise LookupError(f"{model.__name__} has no scope rule; register one in its app's ready().") from None
+
+
+#
+# Grants
+#
+
+
+def _collapse(paths: Iterable[str]) -> list[str]:
+    """Drop every path that lies under another one: the outer grant covers it."""
+    kept: list[str] = []
+    for path in sorted(set(paths)):
+        if not kept or not path.startswith(kept[-1]):
+            kept.append(path)
+    return kept
+
+
+def _load_grants(user) -> dict[str, list[str]]:
+    from grid.models import GridNodeGroupObjectPermission, GridNodeUserObjectPermission
+
+    by_user = GridNodeUserObjectPermission.objects.filter(user=user)
+    by_group = GridNodeGroupObjectPermission.objects.filter(group__user=user)
+    columns = ("permission__codename", "content_object__path")
+    grants: dict[str, list[str]] = {}
+    for codename, path in by_user.values_list(*columns).union(by_group.values_list(*columns)):
+        grants.setdefault(codename, []).append(path)
+    return {codename: _collapse(paths) for codename, paths in grants.items()}
+
+
+def grant_paths(user, codename: str) -> list[str] | None:
+    """Paths of the subtrees where the user holds `codename`; None means everywhere."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    grants = getattr(user, _CACHE_ATTR, None)
+    if grants is None:
+        grants = _load_grants(user)
+        setattr(user, _CACHE_ATTR, grants)
+    return grants.get(codename, [])
+
+
+def forget_grants(user) -> None:
+    """Call after changing a user's grants, so that the next check reloads them."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def has_any_grant(user) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or bool(grant_paths(user, "view_gridnode"))
+
+
+def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
+    """Rows whose path at `lookup` lies in any of the subtrees: one index range per path."""
+    return reduce(operator.or_, (Q(**{f"{lookup}__gte": p, f"{lookup}__lt": p + PATH_END}) for p in paths))
+
+
+#
+# The two questions
+#
+
+
+def scope(queryset: QuerySet, user, action: str = "view") -> QuerySet:
+    rule = rule_for(queryset.model)
+    paths = grant_paths(user, rule.actions[action])
+    if paths is None:
+        return queryset
+    if not paths:
+        return queryset.none()
+    return queryset.filter(path_prefix_q(rule.lookup, paths))
+
+
+def can(user, action: str, obj: Model) -> bool:
+    rule = rule_for(type(obj))
+    paths = grant_paths(user, rule.actions[action])
+    if paths is None:
+        return True
+    path = rule.path_of(obj)
+    return bool(path) and any(path.startswith(granted) for granted in paths)
+
+
+def require(user, action: str, obj: Model) -> None:
+    if not can(user, action, obj):
+        raise PermissionDenied

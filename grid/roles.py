@@ -1,0 +1,31 @@
+"""What each role may do at the node it is posted to (and so in that node's subtree)."""
+
+from grid.models import Role
+
+__all__ = ["NODE_PERMISSIONS", "ROLE_PERMISSIONS"]
+
+# Every node permission a grant can carry; view_personal_id is never implied by a role: it is
+# granted explicitly to the few who must see unmasked ID numbers.
+NODE_PERMISSIONS = (
+    "view_gridnode",
+    "add_gridnode",
+    "change_gridnode",
+    "delete_gridnode",
+    "view_registry",
+    "change_registry",
+    "view_personal_id",
+    "manage_posts",
+)
+
+_FIELD = {"view_gridnode", "view_registry", "change_registry"}
+_COMMUNITY = _FIELD | {"change_gridnode", "manage_posts"}
+_STREET = _COMMUNITY | {"add_gridnode"}
+_DISTRICT = _STREET | {"delete_gridnode"}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.GRID_WORKER: frozenset(_FIELD),
+    Role.COMMUNITY_DIRECTOR: frozenset(_COMMUNITY),
+    Role.STREET_OFFICER: frozenset(_STREET),
+    Role.DISTRICT_COMMANDER: frozenset(_DISTRICT),
+    Role.DEPARTMENT_STAFF: frozenset({"view_gridnode", "view_registry"}),
+}

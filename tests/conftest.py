@@ -1,0 +1,36 @@
+"""Shared fixtures: a small city built with the real services, users posted at each level, and
+helpers for tests that need PostgreSQL or Redis."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import CityBuilder
+
+
+def require_service(available: bool, what: str) -> None:
+    """Skip when the service is absent; with CIVIC_REQUIRE_SERVICES=1 the skip becomes a failure."""
+    if available:
+        return
+    if settings.CIVIC_REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (CIVIC_REQUIRE_SERVICES=1) but not configured")
+    pytest.skip(f"{what} not configured")
+
+
+@pytest.fixture
+def postgres():
+    require_service(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL", "")
+    require_service(bool(url), "Redis (REDIS_URL)")
+    return url
+
+
+@pytest.fixture
+def city(db):
+    return CityBuilder().build()
