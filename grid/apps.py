@@ -28,7 +28,7 @@ class GridConfig(AppConfig):
         )
         permissions.register(
             Post, lookup="node__path",
-            actions={"view": "view_gridnode", "add": "manage_posts", "change": "manage_posts", "delete": "manage_posts"},
+            actions={"view": "view_gridnode", **dict.fromkeys(("add", "change", "delete"), "manage_posts")},
         )
         for model in (Estate, Household, Place):
             permissions.register(model, lookup="grid_path", actions=registry, object_path=_record_path)

@@ -20,7 +20,9 @@ def validate_boundary(value) -> None:
     try:
         geometry = shape(value)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ValidationError(_("Malformed GeoJSON: %(reason)s"), params={"reason": exc}, code="invalid_boundary")
+        raise ValidationError(
+            _("Malformed GeoJSON: %(reason)s"), params={"reason": exc}, code="invalid_boundary"
+        ) from exc
     if geometry.is_empty or not geometry.is_valid:
         raise ValidationError(
             _("Invalid polygon: %(reason)s"), params={"reason": explain_validity(geometry)}, code="invalid_boundary"

@@ -101,7 +101,8 @@ class GridNode(MP_Node):
             validate_boundary(self.boundary)
 
     def save(self, *args, **kwargs):
-        self.min_lon, self.min_lat, self.max_lon, self.max_lat = bbox_of(self.boundary) if self.boundary else (None,) * 4
+        box = bbox_of(self.boundary) if self.boundary else (None,) * 4
+        self.min_lon, self.min_lat, self.max_lon, self.max_lat = box
         super().save(*args, **kwargs)
 
     @property
@@ -178,7 +179,9 @@ ROLE_LEVEL = {
 class Post(models.Model):
     """A user holding a role at a node (or in a department). The grants it implies are kept by grid.services."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="posts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="posts"
+    )
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     node = models.ForeignKey(GridNode, verbose_name=_("node"), on_delete=models.PROTECT, related_name="posts")
     department = models.ForeignKey(
@@ -237,15 +240,15 @@ class GridRecord(models.Model):
         # A plain btree in C collation serves the subtree ranges; no varchar_pattern_ops twin needed.
         indexes = [models.Index(fields=["grid_path"], name="%(app_label)s_%(class)s_path")]
 
-    def clean(self):
-        super().clean()
-        if self.grid_id and self.grid.level != Level.GRID:
-            raise ValidationError({"grid": _("Records are registered in a grid, the lowest level.")})
-
     def save(self, *args, **kwargs):
         # The path follows the grid; grid.services.node_move rewrites it in bulk when a grid moves.
         self.grid_path = self.grid.path
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        if self.grid_id and self.grid.level != Level.GRID:
+            raise ValidationError({"grid": _("Records are registered in a grid, the lowest level.")})
 
 
 class Estate(GridRecord):
@@ -301,7 +304,9 @@ class Household(GridRecord):
 
 
 class Resident(models.Model):
-    household = models.ForeignKey(Household, verbose_name=_("household"), on_delete=models.CASCADE, related_name="residents")
+    household = models.ForeignKey(
+        Household, verbose_name=_("household"), on_delete=models.CASCADE, related_name="residents"
+    )
     name = models.CharField(_("name"), max_length=50)
     id_number = models.CharField(_("ID card number"), max_length=18, validators=[validate_id_number])
     relation = models.CharField(_("relation to head"), max_length=20, blank=True)

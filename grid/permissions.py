@@ -34,6 +34,7 @@ __all__ = [
     "require",
     "rule_for",
     "scope",
+    "scope_by_codename",
 ]
 
 # Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
@@ -132,8 +133,13 @@ def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
 
 
 def scope(queryset: QuerySet, user, action: str = "view") -> QuerySet:
+    return scope_by_codename(queryset, user, rule_for(queryset.model).actions[action])
+
+
+def scope_by_codename(queryset: QuerySet, user, codename: str) -> QuerySet:
+    """Rows lying where the user holds the node permission `codename` (e.g. grids to register households in)."""
     rule = rule_for(queryset.model)
-    paths = grant_paths(user, rule.actions[action])
+    paths = grant_paths(user, codename)
     if paths is None:
         return queryset
     if not paths:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models.functions import Coalesce, Concat, Length, Substr
 
 from grid.geo import contains
 from grid.models import Department, GridNode, Household, Level, Place, Post
@@ -31,7 +31,9 @@ def with_household_counts(nodes: QuerySet) -> QuerySet:
 
 
 def node_list(*, user, action: str = "view") -> QuerySet:
-    return with_household_counts(scope(GridNode.objects.all(), user, action))
+    parent = GridNode.objects.filter(path=Substr(OuterRef("path"), 1, Length(OuterRef("path")) - GridNode.steplen))
+    nodes = scope(GridNode.objects.all(), user, action).annotate(parent_pk=Subquery(parent.values("pk")[:1]))
+    return with_household_counts(nodes)
 
 
 def node_ancestors(node: GridNode) -> QuerySet:

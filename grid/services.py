@@ -18,6 +18,7 @@ from grid.roles import ROLE_PERMISSIONS
 
 __all__ = [
     "household_save",
+    "node_check_placement",
     "node_create",
     "node_delete",
     "node_move",
@@ -53,22 +54,27 @@ def _check_code(code: str, level: int, parent: GridNode | None) -> None:
 #
 
 
+def node_check_placement(*, parent: GridNode | None, level: int, code: str) -> None:
+    """The level must follow the parent's, and the code extend the parent's code."""
+    if parent is None and level != Level.CITY:
+        raise ValidationError({"level": _("A node without a parent is a city.")})
+    if parent is not None and level != parent.level + 1:
+        if parent.level == Level.GRID:
+            raise ValidationError({"parent": _("A grid is the lowest level: it has no children.")})
+        raise ValidationError(
+            {"level": _("Below a %(parent)s comes a %(child)s.")
+             % {"parent": Level(parent.level).label, "child": Level(parent.level + 1).label}}
+        )
+    _check_code(code, level, parent)
+
+
 @transaction.atomic
 def node_create(*, actor, parent: GridNode | None, level: int, code: str, name: str, **fields) -> GridNode:
-    if parent is None:
-        if not actor.is_superuser:
-            raise ValidationError({"parent": _("Only a superuser creates a city.")})
-        if level != Level.CITY:
-            raise ValidationError({"level": _("A node without a parent is a city.")})
-    else:
+    if parent is None and not actor.is_superuser:
+        raise ValidationError({"parent": _("Only a superuser creates a city.")})
+    if parent is not None:
         require(actor, "add", parent)
-        if level != parent.level + 1:
-            raise ValidationError(
-                {"level": _("Below a %(parent)s comes a %(child)s.")
-                 % {"parent": Level(parent.level).label, "child": Level(parent.level + 1).label
-                    if parent.level < Level.GRID else "-"}}
-            )
-    _check_code(code, level, parent)
+    node_check_placement(parent=parent, level=level, code=code)
     node = GridNode(level=level, code=code, name=name, depth=level, path="0" * GridNode.steplen * level, **fields)
     node.full_clean(exclude=["path", "depth", "numchild"])
     _lock_tree()
@@ -128,7 +134,9 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
     old_path, old_code = node.path, node.code
     new_code = parent.code + old_code[-CODE_DIGITS[node.level]:]
     if GridNode.objects.filter(code=new_code).exists():
-        raise ValidationError({"code": _("The new parent already has a child with code %(code)s.") % {"code": new_code}})
+        raise ValidationError(
+            {"code": _("The new parent already has a child with code %(code)s.") % {"code": new_code}}
+        )
     node.move(parent, pos="last-child")
     node.refresh_from_db()
     subtree = GridNode.objects.filter(path__gte=node.path, path__lt=node.path + PATH_END)

@@ -1,3 +1,12 @@
 from rest_framework.routers import DefaultRouter
 
-urlpatterns = DefaultRouter().urls
+from grid.api import views
+
+router = DefaultRouter()
+router.register("nodes", views.NodeViewSet, basename="node")
+router.register("departments", views.DepartmentViewSet, basename="department")
+router.register("posts", views.PostViewSet, basename="post")
+router.register("households", views.HouseholdViewSet, basename="household")
+router.register("places", views.PlaceViewSet, basename="place")
+
+urlpatterns = router.urls

@@ -1,0 +1,338 @@
+"""Admin for the grid. Every class here (and in apps above grid) scopes through grid.permissions:
+querysets, object checks, foreign-key choices and list filters; saves go through grid.services."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from guardian.admin import GuardedModelAdminMixin
+
+from grid import services
+from grid.idnumbers import mask_id_number
+from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident
+from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename
+from grid.selectors import node_ancestors, with_household_counts
+
+__all__ = ["ScopedAdmin", "ScopedRelatedFieldListFilter"]
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A foreign-key list filter offering only the related rows the user may see."""
+
+    def field_choices(self, field, request, model_admin):
+        related = scope(field.related_model._default_manager.all(), request.user)
+        return [(obj.pk, str(obj)) for obj in related.order_by(*field.related_model._meta.ordering or ["pk"])[:500]]
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    """Base admin: the model must have a rule registered in grid.permissions."""
+
+    def _holds(self, request, action) -> bool:
+        paths = grant_paths(request.user, rule_for(self.model).actions[action])
+        return paths is None or bool(paths)
+
+    def get_queryset(self, request):
+        return scope(super().get_queryset(request), request.user, "view")
+
+    def has_module_permission(self, request):
+        return has_any_grant(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return can(request.user, "view", obj) if obj is not None else self._holds(request, "view")
+
+    def has_add_permission(self, request, *args):
+        return self._holds(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return can(request.user, "change", obj) if obj is not None else self._holds(request, "change")
+
+    def has_delete_permission(self, request, obj=None):
+        return can(request.user, "delete", obj) if obj is not None else self._holds(request, "delete")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        try:
+            rule_for(related)
+        except LookupError:
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        queryset = kwargs.get("queryset") or related._default_manager.complex_filter(db_field.get_limit_choices_to())
+        if related is GridNode:
+            # Offer the nodes where this model's records may be written, not merely seen.
+            kwargs["queryset"] = scope_by_codename(queryset, request.user, rule_for(self.model).actions["add"])
+        else:
+            kwargs["queryset"] = scope(queryset, request.user, "view")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        services.record_save(actor=request.user, instance=obj)
+
+    def delete_model(self, request, obj):
+        services.record_delete(actor=request.user, instance=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.record_delete(actor=request.user, instance=obj)
+
+
+#
+# The tree
+#
+
+
+class NodeParentFilter(admin.SimpleListFilter):
+    """Browse the tree one level at a time: ?parent=<id> lists that node's children."""
+
+    title = _("parent")
+    parameter_name = "parent"
+
+    def lookups(self, request, model_admin):
+        parent = self._parent(request)
+        return [(parent.pk, str(parent))] if parent else [("", "")]
+
+    def _parent(self, request):
+        value = request.GET.get(self.parameter_name)
+        if not value or not value.isdigit():
+            return None
+        return scope(GridNode.objects.all(), request.user).filter(pk=value).first()
+
+    def queryset(self, request, queryset):
+        parent = self._parent(request)
+        if self.value() and parent is None:
+            return queryset.none()
+        if parent:
+            return queryset.filter(path__startswith=parent.path, depth=parent.depth + 1)
+        return queryset
+
+
+class NodeCreateForm(forms.ModelForm):
+    parent = forms.ModelChoiceField(queryset=GridNode.objects.none(), label=_("parent"))
+
+    class Meta:
+        model = GridNode
+        fields = ["parent", "level", "code", "name", "centroid_lat", "centroid_lon", "boundary"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("parent") and data.get("level") and data.get("code"):
+            services.node_check_placement(parent=data["parent"], level=data["level"], code=data["code"])
+        return data
+
+
+@admin.register(GridNode)
+class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
+    list_display = ["indented_name", "level", "code", "children", "household_count"]
+    list_filter = [NodeParentFilter, "level"]
+    search_fields = ["name", "code"]
+    list_per_page = 50
+    readonly_fields = ["level", "code", "ancestry"]
+
+    def get_queryset(self, request):
+        return with_household_counts(super().get_queryset(request))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            form = NodeCreateForm
+            form.base_fields["parent"].queryset = scope(GridNode.objects.exclude(level=Level.GRID), request.user, "add")
+            kwargs["form"] = form
+            kwargs["fields"] = NodeCreateForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return NodeCreateForm.Meta.fields
+        return ["ancestry", "level", "code", "name", "centroid_lat", "centroid_lon", "boundary"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data.get(field) for field in ("name", "centroid_lat", "centroid_lon", "boundary")}
+        if change:
+            services.node_update(actor=request.user, node=obj, data=data)
+        else:
+            node = services.node_create(
+                actor=request.user, parent=form.cleaned_data["parent"], level=form.cleaned_data["level"],
+                code=form.cleaned_data["code"], **data,
+            )
+            obj.pk = node.pk
+
+    def delete_model(self, request, obj):
+        services.node_delete(actor=request.user, node=obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Children are not foreign keys in a materialized path, so Django's collector cannot see them.
+        for node in objs:
+            if node.numchild:
+                protected = [*protected, _("%(node)s has %(n)d child nodes") % {"node": node, "n": node.numchild}]
+        return deleted, counts, perms_needed, protected
+
+    def obj_perms_manage_view(self, request, object_pk):
+        # Explicit grants (e.g. unmasked ID numbers) are a superuser's decision, never self-service.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().obj_perms_manage_view(request, object_pk)
+
+    @admin.display(description=_("name"), ordering="path")
+    def indented_name(self, node):
+        return format_html("{}{}", "\u3000" * (node.depth - 1), node.name)
+
+    @admin.display(description=_("children"), ordering="numchild")
+    def children(self, node):
+        if not node.numchild:
+            return 0
+        url = reverse("admin:grid_gridnode_changelist") + f"?parent={node.pk}"
+        return format_html('<a href="{}">{} →</a>', url, node.numchild)
+
+    @admin.display(description=_("households"))
+    def household_count(self, node):
+        return node.household_count
+
+    @admin.display(description=_("ancestors"))
+    def ancestry(self, node):
+        return " › ".join(node_ancestors(node).values_list("name", flat=True))
+
+
+#
+# Departments and posts
+#
+
+
+@admin.register(Department)
+class DepartmentAdmin(ScopedAdmin):
+    list_display = ["name", "code", "node"]
+    list_filter = [("node", ScopedRelatedFieldListFilter)]
+    search_fields = ["name", "code"]
+    list_select_related = ["node"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "node":
+            kwargs["queryset"] = GridNode.objects.filter(level__in=(Level.CITY, Level.DISTRICT))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Post)
+class PostAdmin(ScopedAdmin):
+    list_display = ["user", "role", "node", "department", "since"]
+    list_filter = ["role", ("node", ScopedRelatedFieldListFilter)]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "node__name"]
+    list_select_related = ["user", "node", "department"]
+    fields = ["user", "role", "node", "department"]
+
+    def has_change_permission(self, request, obj=None):
+        # A post is created or ended, never edited: its grants follow its role and node.
+        return False if obj is not None else super().has_change_permission(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "node":
+            kwargs["queryset"] = scope_by_codename(GridNode.objects.all(), request.user, "manage_posts")
+            kwargs["required"] = False
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        post = services.post_create(
+            actor=request.user, user=obj.user, role=obj.role, node=obj.node if obj.node_id else None,
+            department=obj.department,
+        )
+        obj.pk = post.pk
+
+    def delete_model(self, request, obj):
+        services.post_delete(actor=request.user, post=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for post in queryset:
+            services.post_delete(actor=request.user, post=post)
+
+
+#
+# Registry
+#
+
+
+class ResidentInlineForm(forms.ModelForm):
+    """Shows a masked ID number to users without view_personal_id; sending the mask back keeps the number."""
+
+    user = None
+
+    class Meta:
+        model = Resident
+        fields = ["name", "id_number", "relation", "phone"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.masked = bool(self.instance.pk) and not can(self.user, "view_personal_id", self.instance)
+        if self.masked:
+            self.initial["id_number"] = mask_id_number(self.instance.id_number)
+
+    def clean_id_number(self):
+        value = self.cleaned_data["id_number"]
+        if self.masked and value == mask_id_number(self.instance.id_number):
+            return self.instance.id_number
+        return value
+
+
+class ResidentInline(admin.TabularInline):
+    model = Resident
+    form = ResidentInlineForm
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = type("ResidentForm", (ResidentInlineForm,), {"user": request.user})
+        return super().get_formset(request, obj, **kwargs)
+
+    def has_view_permission(self, request, obj=None):
+        return obj is None or can(request.user, "view", obj)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or can(request.user, "change", obj)
+
+    has_change_permission = has_add_permission
+    has_delete_permission = has_add_permission
+
+
+class GridRecordAdmin(ScopedAdmin):
+    list_filter = [("grid", ScopedRelatedFieldListFilter)]
+    list_select_related = ["grid"]
+    list_per_page = 50
+
+
+@admin.register(Estate)
+class EstateAdmin(GridRecordAdmin):
+    list_display = ["name", "address", "grid"]
+    search_fields = ["name", "address"]
+
+
+@admin.register(Building)
+class BuildingAdmin(ScopedAdmin):
+    list_display = ["__str__", "floors"]
+    list_filter = [("estate", ScopedRelatedFieldListFilter)]
+    search_fields = ["estate__name", "number"]
+    list_select_related = ["estate"]
+
+
+@admin.register(Household)
+class HouseholdAdmin(GridRecordAdmin):
+    list_display = ["address", "head_name", "grid", "registered_at"]
+    search_fields = ["address", "head_name"]
+    inlines = [ResidentInline]
+    raw_id_fields = ["building"]
+
+    @transaction.atomic
+    def save_related(self, request, form, formsets, change):
+        # Residents hang off the household: the household's grant covers them, checked again here.
+        if not can(request.user, "change", form.instance):
+            raise PermissionDenied
+        super().save_related(request, form, formsets, change)
+
+
+@admin.register(Place)
+class PlaceAdmin(GridRecordAdmin):
+    list_display = ["name", "kind", "address", "grid"]
+    list_filter = ["kind", ("grid", ScopedRelatedFieldListFilter)]
+    search_fields = ["name", "address"]
+

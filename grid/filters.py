@@ -1,0 +1,92 @@
+"""django-filter FilterSets for the grid API; node choices are limited to what the user may see."""
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from grid.models import Department, GridNode, Household, Level, Place, PlaceKind, Post, Role
+from grid.permissions import path_prefix_q, scope
+
+__all__ = ["DepartmentFilter", "HouseholdFilter", "NodeFilter", "PlaceFilter", "PostFilter", "SubtreeFilter"]
+
+
+def _visible_nodes(request):
+    if request is None:
+        return GridNode.objects.none()
+    return scope(GridNode.objects.all(), request.user)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class SubtreeFilter(django_filters.ModelChoiceFilter):
+    """A node id that expands to the node's whole subtree (an index range on `field_name`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("queryset", _visible_nodes)
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(path_prefix_q(self.field_name, [value.path]))
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ChildrenFilter(django_filters.ModelChoiceFilter):
+    """A node id that selects the node's direct children."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("queryset", _visible_nodes)
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(path_prefix_q("path", [value.path]), depth=value.depth + 1)
+
+
+class NodeFilter(django_filters.FilterSet):
+    level = django_filters.ChoiceFilter(choices=Level.choices)
+    parent = ChildrenFilter(label=_("parent"))
+    subtree = SubtreeFilter(field_name="path", label=_("subtree of node"))
+    code = django_filters.CharFilter()
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = GridNode
+        fields = ["level", "parent", "subtree", "code", "name"]
+
+
+
+class DepartmentFilter(django_filters.FilterSet):
+    node = SubtreeFilter(field_name="node__path", label=_("under node"))
+
+    class Meta:
+        model = Department
+        fields = ["node", "code"]
+
+
+class PostFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(choices=Role.choices)
+    node = SubtreeFilter(field_name="node__path", label=_("under node"))
+
+    class Meta:
+        model = Post
+        fields = ["role", "node"]
+
+
+class HouseholdFilter(django_filters.FilterSet):
+    node = SubtreeFilter(field_name="grid_path", label=_("under node"))
+
+    class Meta:
+        model = Household
+        fields = ["node"]
+
+
+class PlaceFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=PlaceKind.choices)
+    node = SubtreeFilter(field_name="grid_path", label=_("under node"))
+
+    class Meta:
+        model = Place
+        fields = ["kind", "node"]
