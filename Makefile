@@ -31,9 +31,8 @@ lint: install
 
 # Rebuild the translation catalogues after changing strings (the compiled .mo files are committed).
 messages: install
-	cd civic && ../$(BIN)/django-admin makemessages -l zh_Hans -l en
-	cd grid && ../$(BIN)/django-admin makemessages -l zh_Hans -l en
-	$(BIN)/python manage.py compilemessages
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --ignore=bench
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 bench: install
 	$(BIN)/python bench/grid_scope.py

@@ -115,10 +115,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
+    # Object checks answer from the grid's subtree grants (guardian stores them, we interpret them).
+    "grid.backends.GridPermissionBackend",
 ]
-GUARDIAN_USER_OBJ_PERMS_MODEL = "grid.GridNodeUserObjectPermission"
-GUARDIAN_GROUP_OBJ_PERMS_MODEL = "grid.GridNodeGroupObjectPermission"
+# Guardian finds the direct-FK grant tables of GridNode by itself; no anonymous user is needed.
 ANONYMOUS_USER_NAME = None
 
 AUTH_PASSWORD_VALIDATORS = [
