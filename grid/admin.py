@@ -23,7 +23,8 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A foreign-key list filter offering only the related rows the user may see."""
 
     def field_choices(self, field, request, model_admin):
-        related = scope(field.related_model._default_manager.all(), request.user)
+        choices = field.related_model._default_manager.complex_filter(field.get_limit_choices_to())
+        related = scope(choices, request.user)
         return [(obj.pk, str(obj)) for obj in related.order_by(*field.related_model._meta.ordering or ["pk"])[:500]]
 
 
@@ -58,7 +59,9 @@ class ScopedAdmin(admin.ModelAdmin):
             rule_for(related)
         except LookupError:
             return super().formfield_for_foreignkey(db_field, request, **kwargs)
-        queryset = kwargs.get("queryset") or related._default_manager.complex_filter(db_field.get_limit_choices_to())
+        queryset = kwargs.get("queryset")
+        if queryset is None:
+            queryset = related._default_manager.complex_filter(db_field.get_limit_choices_to())
         if related is GridNode:
             # Offer the nodes where this model's records may be written, not merely seen.
             kwargs["queryset"] = scope_by_codename(queryset, request.user, rule_for(self.model).actions["add"])
@@ -110,6 +113,11 @@ class NodeParentFilter(admin.SimpleListFilter):
 
 class NodeCreateForm(forms.ModelForm):
     parent = forms.ModelChoiceField(queryset=GridNode.objects.none(), label=_("parent"))
+    parents = GridNode.objects.none()  # the nodes the user may add under; set on a per-request subclass
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].queryset = self.parents
 
     class Meta:
         model = GridNode
@@ -135,9 +143,9 @@ class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
-            form = NodeCreateForm
-            form.base_fields["parent"].queryset = scope(GridNode.objects.exclude(level=Level.GRID), request.user, "add")
-            kwargs["form"] = form
+            # A subclass per request: the form class itself is shared by every request (and thread).
+            parents = scope(GridNode.objects.exclude(level=Level.GRID), request.user, "add")
+            kwargs["form"] = type("NodeCreateForm", (NodeCreateForm,), {"parents": parents})
             kwargs["fields"] = NodeCreateForm.Meta.fields
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -171,11 +179,22 @@ class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
                 protected = [*protected, _("%(node)s has %(n)d child nodes") % {"node": node, "n": node.numchild}]
         return deleted, counts, perms_needed, protected
 
+    # Explicit grants (e.g. unmasked ID numbers) are a superuser's decision, never self-service:
+    # the overview and both pages that write grants are closed to everyone else.
     def obj_perms_manage_view(self, request, object_pk):
-        # Explicit grants (e.g. unmasked ID numbers) are a superuser's decision, never self-service.
         if not request.user.is_superuser:
             raise PermissionDenied
         return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
 
     @admin.display(description=_("name"), ordering="path")
     def indented_name(self, node):
@@ -280,10 +299,26 @@ class ResidentInline(admin.TabularInline):
     model = Resident
     form = ResidentInlineForm
     extra = 0
+    fields = ResidentInlineForm.Meta.fields
+    # A read-only inline renders the model's own values, not the form's: it shows this instead.
+    readonly_fields = ["shown_id_number"]
+    viewer = None  # the requesting user; inline instances are created per request
 
     def get_formset(self, request, obj=None, **kwargs):
+        self.viewer = request.user
         kwargs["form"] = type("ResidentForm", (ResidentInlineForm,), {"user": request.user})
         return super().get_formset(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ["shown_id_number" if field == "id_number" else field for field in self.fields]
+
+    @admin.display(description=_("ID card number"))
+    def shown_id_number(self, resident):
+        if can(self.viewer, "view_personal_id", resident):
+            return resident.id_number
+        return mask_id_number(resident.id_number)
 
     def has_view_permission(self, request, obj=None):
         return obj is None or can(request.user, "view", obj)

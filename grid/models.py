@@ -95,11 +95,6 @@ class GridNode(MP_Node):
     def __str__(self):
         return f"{self.name} ({self.code})"
 
-    def clean(self):
-        super().clean()
-        if self.boundary:
-            validate_boundary(self.boundary)
-
     def save(self, *args, **kwargs):
         box = bbox_of(self.boundary) if self.boundary else (None,) * 4
         self.min_lon, self.min_lat, self.max_lon, self.max_lat = box
@@ -237,8 +232,9 @@ class GridRecord(models.Model):
 
     class Meta:
         abstract = True
-        # A plain btree in C collation serves the subtree ranges; no varchar_pattern_ops twin needed.
-        indexes = [models.Index(fields=["grid_path"], name="%(app_label)s_%(class)s_path")]
+        # A btree in C collation serves the subtree ranges (no varchar_pattern_ops twin needed), and
+        # with id second it also returns a scope's first page in order, whatever the scope's size.
+        indexes = [models.Index(fields=["grid_path", "id"], name="%(app_label)s_%(class)s_path")]
 
     def save(self, *args, **kwargs):
         # The path follows the grid; grid.services.node_move rewrites it in bulk when a grid moves.
@@ -292,7 +288,9 @@ class Household(GridRecord):
     class Meta(GridRecord.Meta):
         verbose_name = _("household")
         verbose_name_plural = _("households")
-        ordering = ["-id"]
+        # Registry order: grid by grid, then as registered. It is the index order, so a page is
+        # an index range walk; "newest first" over a district would have to read every row in it.
+        ordering = ["grid_path", "id"]
 
     def __str__(self):
         return self.address
@@ -338,7 +336,7 @@ class Place(GridRecord):
     class Meta(GridRecord.Meta):
         verbose_name = _("place")
         verbose_name_plural = _("places")
-        ordering = ["-id"]
+        ordering = ["grid_path", "id"]
 
     def __str__(self):
         return self.name

@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
 __all__ = [
@@ -85,14 +87,33 @@ def _collapse(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _load_grants(user) -> dict[str, list[str]]:
-    from grid.models import GridNodeGroupObjectPermission, GridNodeUserObjectPermission
+def _grants_sql() -> str:
+    from django.contrib.auth.models import Permission
 
-    by_user = GridNodeUserObjectPermission.objects.filter(user=user)
-    by_group = GridNodeGroupObjectPermission.objects.filter(group__user=user)
-    columns = ("permission__codename", "content_object__path")
+    from grid.models import GridNode, GridNodeGroupObjectPermission, GridNodeUserObjectPermission
+
+    user_table = GridNodeUserObjectPermission._meta.db_table
+    group_table = GridNodeGroupObjectPermission._meta.db_table
+    membership = get_user_model().groups.through._meta.db_table
+    return (
+        f"SELECT p.codename, n.path FROM {user_table} g"
+        f" JOIN {Permission._meta.db_table} p ON p.id = g.permission_id"
+        f" JOIN {GridNode._meta.db_table} n ON n.id = g.content_object_id WHERE g.user_id = %s"
+        " UNION "
+        f"SELECT p.codename, n.path FROM {group_table} g JOIN {membership} m ON m.group_id = g.group_id"
+        f" JOIN {Permission._meta.db_table} p ON p.id = g.permission_id"
+        f" JOIN {GridNode._meta.db_table} n ON n.id = g.content_object_id WHERE m.user_id = %s"
+    )
+
+
+def _load_grants(user) -> dict[str, list[str]]:
+    # Runs on every request of every staff user: a fixed statement, without the ORM's compile cost
+    # (the ORM's union of two joined querysets costs more to build than to run).
+    with connection.cursor() as cursor:
+        cursor.execute(_grants_sql(), [user.pk, user.pk])
+        rows = cursor.fetchall()
     grants: dict[str, list[str]] = {}
-    for codename, path in by_user.values_list(*columns).union(by_group.values_list(*columns)):
+    for codename, path in rows:
         grants.setdefault(codename, []).append(path)
     return {codename: _collapse(paths) for codename, paths in grants.items()}
 

@@ -2,8 +2,8 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from grid.idnumbers import mask_id_number
-from grid.models import Department, GridNode, Household, Level, Place, Post, Resident
+from grid.idnumbers import mask_id_number, validate_id_number
+from grid.models import Building, Department, GridNode, Household, Level, Place, Post, Resident
 from grid.permissions import can, scope
 
 __all__ = [
@@ -77,6 +77,9 @@ class NodeDetailSerializer(NodeSerializer):
 
 
 class NodeUpdateSerializer(NodeDetailSerializer):
+    # Declared fields ignore Meta.read_only_fields: level must be made read-only here.
+    level = serializers.ChoiceField(choices=Level.choices, read_only=True)
+
     class Meta(NodeDetailSerializer.Meta):
         read_only_fields = ["level", "code"]
 
@@ -118,7 +121,7 @@ class PostSerializer(serializers.ModelSerializer):
 class ResidentSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(required=False)
     id_number = serializers.CharField(
-        max_length=18, required=False,
+        max_length=18, required=False, validators=[validate_id_number],
         help_text="Masked (1501**********1234) unless the user holds view_personal_id for the household's grid. "
         "Omit it when updating a resident to keep the stored number.",
     )
@@ -136,6 +139,7 @@ class ResidentSerializer(serializers.ModelSerializer):
 
 class HouseholdSerializer(serializers.ModelSerializer):
     grid = ScopedPrimaryKeyRelatedField(queryset=GridNode.objects.filter(level=Level.GRID))
+    building = ScopedPrimaryKeyRelatedField(queryset=Building.objects.all(), required=False, allow_null=True)
     residents = ResidentSerializer(many=True, required=False)
 
     class Meta:

@@ -17,7 +17,7 @@ from grid.api.serializers import (
 )
 from grid.api.viewsets import ScopedActionPermission, ScopedModelViewSet
 from grid.filters import DepartmentFilter, HouseholdFilter, NodeFilter, PlaceFilter, PostFilter
-from grid.models import Household
+from grid.models import GridNode, Household
 
 __all__ = ["DepartmentViewSet", "HouseholdViewSet", "NodeViewSet", "PlaceViewSet", "PostViewSet"]
 
@@ -56,6 +56,8 @@ class NodeViewSet(ScopedModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         node = services.node_move(actor=request.user, node=node, parent=serializer.validated_data["parent"])
+        # Re-read: the instance from get_object() carries the old parent's pk as an annotation.
+        node = selectors.with_household_counts(GridNode.objects.filter(pk=node.pk)).get()
         return Response(NodeDetailSerializer(node, context=self.get_serializer_context()).data)
 
 
