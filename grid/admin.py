@@ -77,8 +77,9 @@ class ScopedAdmin(admin.ModelAdmin):
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
+        # One by one through delete_model, so bulk deletes obey the same service as single ones.
         for obj in queryset:
-            services.record_delete(actor=request.user, instance=obj)
+            self.delete_model(request, obj)
 
 
 #
@@ -261,11 +262,6 @@ class PostAdmin(ScopedAdmin):
 
     def delete_model(self, request, obj):
         services.post_delete(actor=request.user, post=obj)
-
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for post in queryset:
-            services.post_delete(actor=request.user, post=post)
 
 
 #

@@ -31,23 +31,16 @@ class SubtreeFilter(django_filters.ModelChoiceFilter):
         return qs.filter(path_prefix_q(self.field_name, [value.path]))
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class ChildrenFilter(django_filters.ModelChoiceFilter):
+class ChildrenFilter(SubtreeFilter):
     """A node id that selects the node's direct children."""
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("queryset", _visible_nodes)
-        super().__init__(*args, **kwargs)
-
     def filter(self, qs, value):
-        if not value:
-            return qs
-        return qs.filter(path_prefix_q("path", [value.path]), depth=value.depth + 1)
+        return super().filter(qs, value).filter(depth=value.depth + 1) if value else qs
 
 
 class NodeFilter(django_filters.FilterSet):
     level = django_filters.ChoiceFilter(choices=Level.choices)
-    parent = ChildrenFilter(label=_("parent"))
+    parent = ChildrenFilter(field_name="path", label=_("parent"))
     subtree = SubtreeFilter(field_name="path", label=_("subtree of node"))
     code = django_filters.CharFilter()
     name = django_filters.CharFilter(lookup_expr="icontains")
