@@ -4,6 +4,7 @@ Without DATABASE_URL the project runs on a SQLite file; without REDIS_URL Celery
 eagerly and the cache is local memory, so a newcomer needs nothing but Python.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -110,6 +111,16 @@ CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks, all in one place (beat copies them into django-celery-beat's tables at start-up).
+CELERY_BEAT_SCHEDULE = {
+    # Notices whose delivery task was lost (broker down at commit) get re-enqueued, stuck ones reported.
+    "retry-pending-notices": {"task": "civic.tasks.retry_pending_notices", "schedule": timedelta(minutes=5)},
+}
+
+# Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
+# how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
+NOTICE_MAX_ATTEMPTS = 5
+NOTICE_SENDING_TIMEOUT = timedelta(minutes=15)
 
 # --- Auth -------------------------------------------------------------------------------------
 
@@ -216,3 +227,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Working calendar and case photos (civic.workcal, civic.images) ---------------------------
+
+# The working periods of a working day, local time (TIME_ZONE): deadlines count only these.
+WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
+PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
+PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels

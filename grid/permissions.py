@@ -49,6 +49,13 @@ class ScopeRule:
     lookup: str  # ORM lookup from the model to a grid path, e.g. "grid_path" or "household__grid_path"
     actions: Mapping[str, str]  # action -> GridNode permission codename
     object_path: Callable[[Model], str] | None = field(default=None)
+    # A user foreign key whose user may do `owner_actions` on the row without any grant (a
+    # citizen and the cases they reported).
+    owner: str | None = None
+    owner_actions: frozenset[str] = frozenset()
+
+    def owns(self, user, obj: Model) -> bool:
+        return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
 
     def path_of(self, obj: Model) -> str:
         if self.object_path is not None:
@@ -62,8 +69,13 @@ class ScopeRule:
 _RULES: dict[type[Model], ScopeRule] = {}
 
 
-def register(model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None) -> None:
-    _RULES[model] = ScopeRule(lookup=lookup, actions=dict(actions), object_path=object_path)
+def register(
+    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=()
+) -> None:
+    _RULES[model] = ScopeRule(
+        lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
+        owner_actions=frozenset(owner_actions),
+    )
 
 
 def rule_for(model: type[Model]) -> ScopeRule:
@@ -154,22 +166,32 @@ def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
 
 
 def scope(queryset: QuerySet, user, action: str = "view") -> QuerySet:
-    return scope_by_codename(queryset, user, rule_for(queryset.model).actions[action])
+    rule = rule_for(queryset.model)
+    owner = rule.owner if action in rule.owner_actions else None
+    return _scoped(queryset, user, rule, rule.actions[action], owner)
 
 
 def scope_by_codename(queryset: QuerySet, user, codename: str) -> QuerySet:
     """Rows lying where the user holds the node permission `codename` (e.g. grids to register households in)."""
-    rule = rule_for(queryset.model)
+    return _scoped(queryset, user, rule_for(queryset.model), codename, None)
+
+
+def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
     paths = grant_paths(user, codename)
     if paths is None:
         return queryset
-    if not paths:
+    conditions = [path_prefix_q(rule.lookup, paths)] if paths else []
+    if owner and user.is_authenticated:
+        conditions.append(Q(**{owner: user}))
+    if not conditions:
         return queryset.none()
-    return queryset.filter(path_prefix_q(rule.lookup, paths))
+    return queryset.filter(reduce(operator.or_, conditions))
 
 
 def can(user, action: str, obj: Model) -> bool:
     rule = rule_for(type(obj))
+    if action in rule.owner_actions and rule.owns(user, obj):
+        return True
     paths = grant_paths(user, rule.actions[action])
     if paths is None:
         return True

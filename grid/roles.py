@@ -2,7 +2,7 @@
 
 from grid.models import Role
 
-__all__ = ["NODE_PERMISSIONS", "ROLE_PERMISSIONS"]
+__all__ = ["NODE_PERMISSIONS", "ROLE_PERMISSIONS", "extend_roles"]
 
 # Every node permission a grant can carry; view_personal_id is never implied by a role: it is
 # granted explicitly to the few who must see unmasked ID numbers.
@@ -29,3 +29,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.DISTRICT_COMMANDER: frozenset(_DISTRICT),
     Role.DEPARTMENT_STAFF: frozenset({"view_gridnode", "view_registry"}),
 }
+
+
+def extend_roles(additions: dict[str, set[str]]) -> None:
+    """Let an app above grid add its own node permissions to roles (from its AppConfig.ready()).
+
+    The permissions must exist as Permission rows of GridNode; the app creates them after migrate.
+    Posts created from then on carry them; `manage.py sync_grants` brings older posts up to date.
+    """
+    for role, codenames in additions.items():
+        ROLE_PERMISSIONS[role] = ROLE_PERMISSIONS[role] | frozenset(codenames)

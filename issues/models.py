@@ -1,0 +1,262 @@
+"""Cases: problems reported in a grid and routed level by level until they are closed.
+
+The closed loop of Chinese grid management — collect → register → dispatch → handle → feed back →
+verify on site → close — is the state machine in issues.workflow; this module only stores it.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from grid.fields import GridPathField
+from grid.models import Department, GridNode, Level
+
+__all__ = ["Case", "CaseEvent", "CasePhoto", "CaseSequence", "Category", "Priority", "ReporterKind", "Status"]
+
+
+class Priority(models.IntegerChoices):
+    LOW = 1, _("low")
+    NORMAL = 2, _("normal")
+    HIGH = 3, _("high")
+    URGENT = 4, _("urgent")
+
+
+#
+# Categories
+#
+
+
+class Category(models.Model):
+    """What kind of problem: a small tree (城市管理 → 市容环卫维护, ...) with routing and deadlines."""
+
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent"), on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    first_level = models.PositiveSmallIntegerField(
+        _("handled first at"), choices=[(level.value, level.label) for level in Level if level != Level.CITY],
+        default=Level.COMMUNITY,
+    )
+    department = models.ForeignKey(
+        Department, verbose_name=_("responsible department"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="categories",
+    )
+    accept_within = models.DurationField(_("accept within (working time)"), help_text=_("e.g. 2:00:00 for two hours"))
+    resolve_within = models.DurationField(
+        _("resolve within (working time)"), help_text=_("per level, e.g. 1 day, 0:00:00")
+    )
+    default_priority = models.PositiveSmallIntegerField(_("default priority"), choices=Priority.choices,
+                                                        default=Priority.NORMAL)
+    sensitive = models.BooleanField(
+        _("sensitive"), default=False, help_text=_("Exact locations are blurred to the grid in public (e.g. disputes).")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name if (get_language() or "zh-hans").startswith("zh") else self.name_en
+
+
+#
+# Cases
+#
+
+
+class Status(models.TextChoices):
+    REPORTED = "reported", _("reported")
+    ACCEPTED = "accepted", _("accepted")
+    DISPATCHED = "dispatched", _("dispatched")
+    IN_PROGRESS = "in_progress", _("in progress")
+    RETURNED = "returned", _("returned")
+    RESOLVED = "resolved", _("resolved")
+    VERIFIED = "verified", _("verified")
+    CLOSED = "closed", _("closed")
+    REJECTED = "rejected", _("rejected")
+    DUPLICATE = "duplicate", _("duplicate")
+    REOPENED = "reopened", _("reopened")
+
+
+# Statuses in which a level is on the clock: the overdue sweep looks only at these.
+OPEN_STATUSES = (
+    Status.REPORTED, Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURNED, Status.REOPENED,
+)
+
+
+class ReporterKind(models.TextChoices):
+    GRID_WORKER = "grid_worker", _("grid worker")
+    STAFF = "staff", _("staff")
+    CITIZEN = "citizen", _("citizen")
+
+
+class CaseSequence(models.Model):
+    """The last reference number handed out per prefix and year; incremented under a row lock."""
+
+    prefix = models.CharField(max_length=8)
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prefix", "year"], name="issues_sequence_prefix_year")]
+
+    def __str__(self):
+        return f"{self.prefix}-{self.year}: {self.last}"
+
+
+class Case(models.Model):
+    reference = models.CharField(_("reference"), max_length=24, unique=True, editable=False)
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="cases")
+    description = models.TextField(_("description"), max_length=2000)
+    lat = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6,
+                              validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    lon = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6,
+                              validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    grid = models.ForeignKey(GridNode, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    grid_path = GridPathField(max_length=255, editable=False)
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("reporter"), on_delete=models.PROTECT, related_name="reported_cases"
+    )
+    reporter_kind = models.CharField(_("reported by"), max_length=16, choices=ReporterKind.choices)
+    reporter_public = models.BooleanField(
+        _("show the reporter publicly"), default=True, help_text=_("A citizen may ask not to be shown.")
+    )
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.REPORTED)
+    # Who has the case now: a level of the grid's own chain (its node), or a functional department.
+    handling_level = models.PositiveSmallIntegerField(_("handling level"), choices=Level.choices)
+    handling_node = models.ForeignKey(
+        GridNode, verbose_name=_("handling node"), on_delete=models.PROTECT, related_name="+"
+    )
+    handling_department = models.ForeignKey(
+        Department, verbose_name=_("handling department"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="cases",
+    )
+    dispatched_from_level = models.PositiveSmallIntegerField(
+        _("dispatched from level"), choices=Level.choices, null=True, blank=True
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("assignee"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="assigned_cases",
+    )
+    # The current level's deadline (to accept while reported, to resolve once dispatched).
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    escalation_count = models.PositiveSmallIntegerField(_("escalations"), default=0)
+    flagged_at = models.DateTimeField(_("flagged to the command centre at"), null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", verbose_name=_("duplicate of"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="duplicates",
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    created_at = models.DateTimeField(_("reported at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # Set by the overdue sweep to find, in the same transaction, the rows its UPDATE just moved.
+    sweep_token = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["grid_path", "id"], name="issues_case_path"),
+            models.Index(fields=["status", "grid_path"], name="issues_case_status_path"),
+            models.Index(fields=["sweep_token"], name="issues_case_sweep"),
+            # The overdue sweep reads only open cases whose deadline passed.
+            models.Index(
+                fields=["due_at"], name="issues_case_open_due",
+                condition=models.Q(status__in=OPEN_STATUSES, flagged_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(handling_level__gte=Level.DISTRICT,
+                                                      handling_level__lte=Level.GRID),
+                                   name="issues_case_handling_level_in_chain"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    def save(self, *args, **kwargs):
+        self.grid_path = self.grid.path
+        super().save(*args, **kwargs)
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.status in OPEN_STATUSES and self.due_at is not None and self.due_at < timezone.now()
+
+
+class CasePhoto(models.Model):
+    KIND_REPORT = "report"
+    KIND_AFTER = "after"
+    KIND_COMMENT = "comment"
+    KINDS = [(KIND_REPORT, _("reported")), (KIND_AFTER, _("after handling")), (KIND_COMMENT, _("comment"))]
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="photos")
+    event = models.ForeignKey("CaseEvent", verbose_name=_("event"), on_delete=models.CASCADE, null=True,
+                              blank=True, related_name="photos")
+    kind = models.CharField(_("kind"), max_length=10, choices=KINDS, default=KIND_REPORT)
+    image = models.ImageField(_("image"), upload_to="cases/%Y/%m/")
+    display = models.ImageField(_("display image"), upload_to="cases/%Y/%m/display/")
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.image.name
+
+
+class CaseEvent(models.Model):
+    """The append-only timeline: every transition, who made it, from what to what, and why."""
+
+    case = models.ForeignKey(Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", help_text=_("Empty for the system (e.g. the overdue sweep)."),
+    )
+    action = models.CharField(_("action"), max_length=24)
+    from_status = models.CharField(_("from status"), max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Status.choices)
+    from_level = models.PositiveSmallIntegerField(_("from level"), choices=Level.choices, null=True, blank=True)
+    to_level = models.PositiveSmallIntegerField(_("to level"), choices=Level.choices, null=True, blank=True)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    comment = models.TextField(_("comment"), blank=True)
+    # For escalations: the deadline that expired. Unique per case, so a deadline escalates once.
+    expired_deadline = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("timeline")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "expired_deadline"], name="issues_event_one_escalation_per_deadline",
+                condition=models.Q(expired_deadline__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.case_id} {self.action}"

@@ -1,0 +1,347 @@
+"""Writes to cases: report, every workflow transition, and the overdue sweep.
+
+Each call is one transaction: the case row, its timeline event, its photos' rows and its notices
+commit together or not at all. Permission checks use grid.permissions, like every other layer.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from civic.images import process_photo
+from civic.notices import notice_queue
+from civic.workcal import add_working_time
+from grid.models import Department, GridNode, Level, Post, Role
+from grid.permissions import can, grant_paths
+from grid.selectors import locate
+from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
+from issues.workflow import TRANSITIONS, Transition
+
+__all__ = ["StaleVersion", "case_report", "case_transition", "can_handle", "transitions_for"]
+
+REFERENCE_PREFIX = "XC"  # Xincheng district; one prefix per deployment
+
+
+class StaleVersion(Exception):
+    """The client changed a case it had read at an older version: nothing was changed (HTTP 409)."""
+
+
+#
+# Who may act
+#
+
+
+def can_handle(user, case: Case) -> bool:
+    """Whoever holds the case now: a grant covering the handling node, or a post in the handling department."""
+    if case.handling_department_id and Post.objects.filter(
+        user=user, role=Role.DEPARTMENT_STAFF, department_id=case.handling_department_id
+    ).exists():
+        return True
+    paths = grant_paths(user, "handle_case")
+    if paths is None:
+        return True
+    return any(case.handling_node.path.startswith(granted) for granted in paths)
+
+
+def _allowed(user, case: Case, transition: Transition) -> bool:
+    if transition.action == "handle":
+        return can(user, "view", case) and can_handle(user, case)
+    if transition.action == "verify":
+        return can(user, "verify", case)
+    return can(user, "view", case)
+
+
+def transitions_for(user, case: Case) -> list[Transition]:
+    """What this user may do to this case now: what the API, the admin and the portal offer."""
+    return [t for t in TRANSITIONS.values() if case.status in t.sources and _allowed(user, case, t)]
+
+
+#
+# Helpers
+#
+
+
+def _next_reference(now: datetime) -> str:
+    sequence, _created = CaseSequence.objects.get_or_create(prefix=REFERENCE_PREFIX, year=now.year)
+    # The UPDATE takes the row lock, so concurrent reports get distinct numbers.
+    CaseSequence.objects.filter(pk=sequence.pk).update(last=F("last") + 1)
+    sequence.refresh_from_db(fields=["last"])
+    return f"{REFERENCE_PREFIX}-{now.year}-{sequence.last:06d}"
+
+
+def _ancestor_at(grid: GridNode, level: int) -> GridNode:
+    return GridNode.objects.get(path=grid.path[: GridNode.steplen * level])
+
+
+def _coordinate(value) -> Decimal:
+    """Degrees to the micro-degree (about 0.1 m) the column stores; phones send more digits."""
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.000001"))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({"lat": _("Latitude and longitude are numbers in degrees.")}) from exc
+
+
+def _reporter_kind(user) -> str:
+    if Post.objects.filter(user=user, role=Role.GRID_WORKER).exists():
+        return ReporterKind.GRID_WORKER
+    return ReporterKind.STAFF if grant_paths(user, "view_gridnode") != [] else ReporterKind.CITIZEN
+
+
+def _handlers(case: Case) -> Iterable:
+    """The staff to tell about a case that has just arrived where it is now."""
+    posts = Post.objects.select_related("user").filter(user__is_active=True)
+    if case.handling_department_id:
+        posts = posts.filter(department_id=case.handling_department_id)
+    else:
+        posts = posts.filter(node_id=case.handling_node_id).exclude(role=Role.DEPARTMENT_STAFF)
+    return {post.user for post in posts}
+
+
+def _notify(case: Case, template: str, users: Iterable, key: str, **extra) -> None:
+    context = {
+        "reference": case.reference, "category": case.category.name, "grid": case.grid.name,
+        "level": str(Level(case.handling_level).label), "deadline": case.due_at.isoformat() if case.due_at else "",
+        **extra,
+    }
+    for user in users:
+        notice_queue(recipient=user, template=template, context=context, dedupe_key=f"case:{case.pk}:{key}:{user.pk}")
+
+
+def _store_photos(case: Case, event: CaseEvent, photos: Sequence, kind: str, user) -> None:
+    for processed in photos:
+        CasePhoto.objects.create(
+            case=case, event=event, kind=kind, image=processed.original, display=processed.display,
+            width=processed.width, height=processed.height, uploaded_by=user,
+        )
+
+
+def _validated_photos(uploads: Sequence[UploadedFile]) -> list:
+    """Every upload checked before anything is written, so a bad photo changes nothing."""
+    processed, errors = [], []
+    for upload in uploads:
+        try:
+            processed.append(process_photo(upload))
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+    if errors:
+        raise ValidationError({"photos": errors})
+    return processed
+
+
+def _event(case: Case, actor, action: str, from_status: str, from_level: int | None, comment="", **extra) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case, actor=actor, action=action, from_status=from_status, to_status=case.status,
+        from_level=from_level, to_level=case.handling_level, department=case.handling_department,
+        comment=comment, **extra,
+    )
+
+
+#
+# Report
+#
+
+
+def case_report(
+    *, actor, category: Category, description: str, lat, lon, address: str = "", grid: GridNode | None = None,
+    photos: Sequence[UploadedFile] = (), reporter_public: bool = True, priority: int | None = None,
+    resolve_on_spot: bool = False, resolution: str = "", after_photos: Sequence[UploadedFile] = (),
+) -> Case:
+    """Register a problem where it was seen; optionally handled on the spot by the grid worker."""
+    description = (description or "").strip()
+    lat, lon = _coordinate(lat), _coordinate(lon)
+    errors = {}
+    if not description:
+        errors["description"] = [_("Describe the problem.")]
+    if not category.is_active:
+        errors["category"] = [_("This category is no longer in use.")]
+    located = locate(lat, lon) if grid is None else grid
+    if located is None or located.level != Level.GRID:
+        errors["lat"] = [_("The location lies outside every grid of the city.")]
+    if resolve_on_spot and not resolution.strip():
+        errors["resolution"] = [_("Say how the problem was handled.")]
+    if resolve_on_spot and not after_photos:
+        errors["after_photos"] = [_("Add a photo taken after handling.")]
+    if errors:
+        raise ValidationError(errors)
+    processed = _validated_photos(photos)
+    processed_after = _validated_photos(after_photos)
+    kind = _reporter_kind(actor)
+    now = timezone.now()
+    handling_level = category.first_level
+    case = Case(
+        category=category, description=description, lat=lat, lon=lon, address=address, grid=located,
+        reporter=actor, reporter_kind=kind, reporter_public=reporter_public or kind != ReporterKind.CITIZEN,
+        priority=priority or category.default_priority, handling_level=handling_level,
+        due_at=add_working_time(now, category.accept_within),
+    )
+    if kind != ReporterKind.CITIZEN and not can(actor, "add", case):
+        raise PermissionDenied(_("You may report only in your own area."))
+    if resolve_on_spot and kind != ReporterKind.GRID_WORKER:
+        raise PermissionDenied(_("Only grid workers handle problems on the spot."))
+    return _save_report(case, actor, now, processed, processed_after, resolve_on_spot, resolution.strip())
+
+
+@transaction.atomic
+def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolution) -> Case:
+    case.handling_node = _ancestor_at(case.grid, case.handling_level)
+    case.reference = _next_reference(now)
+    case.full_clean(exclude=["reference", "grid_path", "handling_node"])
+    case.save()
+    event = _event(case, actor, "report", "", None)
+    _store_photos(case, event, photos, CasePhoto.KIND_REPORT, actor)
+    if resolve_on_spot:
+        case.status, case.resolved_at, case.due_at = Status.RESOLVED, now, None
+        case.save(update_fields=["status", "resolved_at", "due_at", "updated_at"])
+        event = _event(case, actor, "resolve", Status.REPORTED, case.handling_level, comment=resolution)
+        _store_photos(case, event, after_photos, CasePhoto.KIND_AFTER, actor)
+    else:
+        _notify(case, "issues/case_reported", _handlers(case), "reported")
+    return case
+
+
+#
+# Transitions
+#
+
+
+def case_transition(
+    *, actor, case: Case, name: str, version: int, comment: str = "", photos: Sequence[UploadedFile] = (),
+    level: int | None = None, department: Department | None = None, assignee=None, duplicate_of: Case | None = None,
+) -> Case:
+    """Apply one transition of issues.workflow. `version` is the version the client read: if the case
+    has changed since, StaleVersion is raised and nothing changes."""
+    transition = TRANSITIONS.get(name)
+    if transition is None:
+        raise ValidationError({"action": _("Unknown action.")})
+    comment = (comment or "").strip()
+    if transition.needs_comment and not comment:
+        raise ValidationError({"comment": _("Give a reason or a comment.")})
+    processed = _validated_photos(photos)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().select_related("category", "grid", "handling_node").get(pk=case.pk)
+        if case.version != version:
+            raise StaleVersion
+        if case.status not in transition.sources:
+            raise ValidationError(
+                {"action": _("A case that is %(status)s cannot be %(action)s.")
+                 % {"status": case.get_status_display(), "action": transition.label}}
+            )
+        if not _allowed(actor, case, transition):
+            raise PermissionDenied
+        from_status, from_level = case.status, case.handling_level
+        extra = _APPLY[name](
+            case, actor=actor, comment=comment, level=level, department=department, assignee=assignee,
+            duplicate_of=duplicate_of,
+        ) or {}
+        if transition.target:
+            case.status = transition.target
+        case.version += 1
+        case.save()
+        event = _event(case, actor, name, from_status, from_level, comment=comment)
+        _store_photos(case, event, processed, CasePhoto.KIND_AFTER if name == "resolve" else CasePhoto.KIND_COMMENT,
+                      actor)
+        if extra.get("notify"):
+            template, users = extra["notify"]
+            _notify(case, template, users, f"{name}:{case.version}")
+    return case
+
+
+def _restart_clock(case: Case, within) -> None:
+    case.due_at = add_working_time(timezone.now(), within)
+
+
+def _move_to(case: Case, *, level: int | None = None, department: Department | None = None) -> None:
+    # A department works for the case's district command centre, whether it is a district's or the city's.
+    case.handling_department = department
+    case.handling_level = Level.DISTRICT if department is not None else level
+    case.handling_node = _ancestor_at(case.grid, case.handling_level)
+
+
+def _target(case: Case, level, department) -> dict:
+    if department is None and level is None:
+        department = case.category.department
+        level = None if department else case.handling_level
+    if department is None and not (Level.DISTRICT <= int(level) <= Level.GRID):
+        raise ValidationError({"level": _("Choose a level of the case's own chain, from grid to district.")})
+    return {"level": int(level) if department is None else None, "department": department}
+
+
+def _accept(case, **kw):
+    _restart_clock(case, case.category.resolve_within)
+
+
+def _dispatch(case, *, level, department, **kw):
+    case.dispatched_from_level = case.handling_level
+    _move_to(case, **_target(case, level, department))
+    _restart_clock(case, case.category.resolve_within)
+    return {"notify": ("issues/case_dispatched", _handlers(case))}
+
+
+def _return(case, **kw):
+    _move_to(case, level=case.dispatched_from_level or case.category.first_level)
+    _restart_clock(case, case.category.accept_within)
+    return {"notify": ("issues/case_returned", _handlers(case))}
+
+
+def _escalate(case, **kw):
+    if case.handling_department_id:
+        _move_to(case, level=Level.DISTRICT)
+    elif case.handling_level > Level.DISTRICT:
+        _move_to(case, level=case.handling_level - 1)
+    else:
+        raise ValidationError({"action": _("The case is already with the district: it cannot go higher.")})
+    case.escalation_count += 1
+    _restart_clock(case, case.category.resolve_within)
+    return {"notify": ("issues/case_escalated", _handlers(case))}
+
+
+def _resolve(case, **kw):
+    case.resolved_at, case.due_at = timezone.now(), None
+    return {"notify": ("issues/case_resolved", [case.reporter])}
+
+
+def _close(case, **kw):
+    case.closed_at = timezone.now()
+
+
+def _reopen(case, **kw):
+    case.resolved_at = None
+    _restart_clock(case, case.category.resolve_within)
+    return {"notify": ("issues/case_dispatched", _handlers(case))}
+
+
+def _stop_clock(case, **kw):
+    case.due_at = None
+
+
+def _mark_duplicate(case, *, duplicate_of, **kw):
+    if duplicate_of is None or duplicate_of.pk == case.pk:
+        raise ValidationError({"duplicate_of": _("Name the original case.")})
+    case.duplicate_of, case.due_at = duplicate_of, None
+
+
+def _assign(case, *, assignee, **kw):
+    if assignee is None:
+        raise ValidationError({"assignee": _("Choose who handles the case.")})
+    if not can_handle(assignee, case):
+        raise ValidationError({"assignee": _("This person cannot handle cases at the current level.")})
+    case.assignee = assignee
+    return {"notify": ("issues/case_dispatched", [assignee])}
+
+
+def _nothing(case, **kw):
+    return None
+
+
+_APPLY = {
+    "accept": _accept, "dispatch": _dispatch, "transfer": _dispatch, "start": _nothing, "return": _return,
+    "escalate": _escalate, "resolve": _resolve, "verify": _nothing, "reopen": _reopen, "close": _close,
+    "reject": _stop_clock, "mark_duplicate": _mark_duplicate, "assign": _assign, "comment": _nothing,
+}
