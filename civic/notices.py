@@ -119,7 +119,9 @@ def notice_queue(
                 notice.last_error = _("The recipient has no address for this channel.")
             rows.append(notice)
         # ignore_conflicts: another transaction may have stored the same key since the check above.
-        Notice.objects.bulk_create(rows, ignore_conflicts=True)
+        # Saved in the recipient's language too: lazy labels in the context are stored as text.
+        with translation.override(recipient.language):
+            Notice.objects.bulk_create(rows, ignore_conflicts=True)
 
     by_key = {n.dedupe_key: n for n in Notice.objects.filter(dedupe_key__in=keys.values())}
     notices = [by_key[keys[channel]] for channel in channels if keys[channel] in by_key]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -115,6 +116,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Notices whose delivery task was lost (broker down at commit) get re-enqueued, stuck ones reported.
     "retry-pending-notices": {"task": "civic.tasks.retry_pending_notices", "schedule": timedelta(minutes=5)},
+    # The overdue sweep (issues.sweep): every minute (https://crontab.guru/#*_*_*_*_*), so a case moves up
+    # within a minute of its deadline. A tick not started within 50 s is dropped: the next one does its work.
+    "escalate-overdue-cases": {
+        "task": "issues.tasks.escalate_overdue_cases", "schedule": crontab(minute="*"), "options": {"expires": 50},
+    },
 }
 
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and

@@ -9,6 +9,7 @@ from civic.health import healthz
 api_v1 = [
     path("auth/", include("civic.api.urls")),
     path("grid/", include("grid.api.urls")),
+    path("issues/", include("issues.api.urls")),
 ]
 
 urlpatterns = [

@@ -9,7 +9,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Length, Substr
 from django.utils.translation import gettext as _
-from guardian.shortcuts import assign_perm, remove_perm
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
 from grid.fields import GridPathField
 from grid.models import CODE_DIGITS, GridNode, Household, Level, Post, Resident
@@ -25,6 +25,7 @@ __all__ = [
     "node_update",
     "post_create",
     "post_delete",
+    "posts_sync_grants",
     "record_delete",
     "record_save",
 ]
@@ -242,3 +243,17 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
         resident.full_clean()
         resident.save()
     return household
+
+
+@transaction.atomic
+def posts_sync_grants() -> int:
+    """Give every post the grants its role implies now (roles gain permissions when apps are added);
+    returns how many grants were added. Grants are only added: revoking stays an explicit act."""
+    added = 0
+    for post in Post.objects.select_related("user", "node"):
+        held = set(get_perms(post.user, post.node))
+        for codename in ROLE_PERMISSIONS[post.role] - held:
+            assign_perm(f"grid.{codename}", post.user, post.node)
+            added += 1
+        forget_grants(post.user)
+    return added

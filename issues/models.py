@@ -123,7 +123,10 @@ class Case(models.Model):
     lon = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6,
                               validators=[MinValueValidator(-180), MaxValueValidator(180)])
     address = models.CharField(_("address"), max_length=200, blank=True)
-    grid = models.ForeignKey(GridNode, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    # No index of its own: grid_path's index serves every lookup by grid (and the sweep writes fewer).
+    grid = models.ForeignKey(
+        GridNode, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     grid_path = GridPathField(max_length=255, editable=False)
 
     reporter = models.ForeignKey(
@@ -158,15 +161,13 @@ class Case(models.Model):
     flagged_at = models.DateTimeField(_("flagged to the command centre at"), null=True, blank=True)
     duplicate_of = models.ForeignKey(
         "self", verbose_name=_("duplicate of"), on_delete=models.PROTECT, null=True, blank=True,
-        related_name="duplicates",
+        related_name="duplicates", db_index=False,
     )
     version = models.PositiveIntegerField(_("version"), default=1)
-    created_at = models.DateTimeField(_("reported at"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("reported at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
-    # Set by the overdue sweep to find, in the same transaction, the rows its UPDATE just moved.
-    sweep_token = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case")
@@ -175,7 +176,6 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["grid_path", "id"], name="issues_case_path"),
             models.Index(fields=["status", "grid_path"], name="issues_case_status_path"),
-            models.Index(fields=["sweep_token"], name="issues_case_sweep"),
             # The overdue sweep reads only open cases whose deadline passed.
             models.Index(
                 fields=["due_at"], name="issues_case_open_due",

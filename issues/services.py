@@ -10,11 +10,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import MaxLengthValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from civic.api.errors import ConflictError
 from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
@@ -29,7 +31,7 @@ __all__ = ["StaleVersion", "case_report", "case_transition", "can_handle", "tran
 REFERENCE_PREFIX = "XC"  # Xincheng district; one prefix per deployment
 
 
-class StaleVersion(Exception):
+class StaleVersion(ConflictError):
     """The client changed a case it had read at an older version: nothing was changed (HTTP 409)."""
 
 
@@ -69,11 +71,12 @@ def transitions_for(user, case: Case) -> list[Transition]:
 
 
 def _next_reference(now: datetime) -> str:
-    sequence, _created = CaseSequence.objects.get_or_create(prefix=REFERENCE_PREFIX, year=now.year)
+    year = timezone.localtime(now).year  # the local year: 1 January starts at 16:00 UTC in Hohhot
+    sequence, _created = CaseSequence.objects.get_or_create(prefix=REFERENCE_PREFIX, year=year)
     # The UPDATE takes the row lock, so concurrent reports get distinct numbers.
     CaseSequence.objects.filter(pk=sequence.pk).update(last=F("last") + 1)
     sequence.refresh_from_db(fields=["last"])
-    return f"{REFERENCE_PREFIX}-{now.year}-{sequence.last:06d}"
+    return f"{REFERENCE_PREFIX}-{year}-{sequence.last:06d}"
 
 
 def _ancestor_at(grid: GridNode, level: int) -> GridNode:
@@ -159,6 +162,11 @@ def case_report(
     errors = {}
     if not description:
         errors["description"] = [_("Describe the problem.")]
+    try:
+        # full_clean() does not check a TextField's max_length; this is Django's own (translated) message.
+        MaxLengthValidator(Case._meta.get_field("description").max_length)(description)
+    except ValidationError as exc:
+        errors["description"] = exc.messages
     if not category.is_active:
         errors["category"] = [_("This category is no longer in use.")]
     located = locate(lat, lon) if grid is None else grid

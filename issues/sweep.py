@@ -4,15 +4,14 @@ centre once. The handlers of the new level are told.
 
 Set-based: a fixed number of statements whatever the number of overdue cases —
 
-    1. claim:   UPDATE cases SET sweep_token = T WHERE open AND due_at < now AND not flagged
-    2. events:  INSERT INTO events ... SELECT ... FROM cases WHERE sweep_token = T      (x2: escalate, flag)
-    3. move:    UPDATE cases SET level - 1, due_at = new deadline ... WHERE token = T AND below the top
-    4. flag:    UPDATE cases SET flagged_at = now WHERE token = T AND at the district
-       node:    UPDATE cases SET handling node = the grid's ancestor at the level WHERE token = T
-    5. notices: INSERT INTO notices ... SELECT ... JOIN posts ... ON CONFLICT DO NOTHING  (x2)
+    1. events:  INSERT INTO events SELECT ... FROM cases WHERE overdue [FOR UPDATE]
+    2. move:    UPDATE cases SET level - 1, node = the grid's ancestor, new deadline ... WHERE overdue
+                AND below the top AND this sweep wrote its event
+    3. flag:    UPDATE cases SET flagged_at = now WHERE overdue AND at the top AND ditto
+    4. notices: INSERT INTO notices SELECT ... JOIN posts ... ON CONFLICT DO NOTHING  (x2)
 
-Safe to run twice at once: on PostgreSQL the claim's UPDATE row-locks each case; a second sweep
-waiting on that lock re-checks its WHERE once the first commits, sees the new deadline and skips
+Safe to run twice at once: on PostgreSQL step 1 row-locks each overdue case; a second sweep
+waiting on those locks re-checks its WHERE once the first commits, sees the new deadline and skips
 the row. The timeline's unique (case, expired deadline) backs that up: a deadline escalates once.
 
 New deadlines count working time, which needs the calendar; they depend only on the category (all
@@ -20,14 +19,10 @@ cases move "now"), so they are computed per category in Python and passed in as 
 Notice texts are rendered once per template and language with placeholders the INSERT fills in.
 """
 
-import uuid
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case as SqlCase
-from django.db.models import F, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Substr
 from django.utils import timezone
 
 from civic.models import Notice
@@ -54,64 +49,98 @@ def _q(name: str) -> str:
 def escalate_overdue(now: datetime | None = None) -> dict[str, int]:
     """Escalate or flag every overdue case; returns how many of each."""
     now = now or timezone.now()
-    token = uuid.uuid4()
-    overdue = Case.objects.filter(status__in=OPEN_STATUSES, due_at__lt=now, flagged_at__isnull=True)
-    if not overdue.update(sweep_token=token):
-        return {"escalated": 0, "flagged": 0}
-    claimed = Case.objects.filter(sweep_token=token)
-    moving = Q(handling_department__isnull=False) | Q(handling_level__gt=_TOP)
-    _insert_events(token, now)
-    escalated = claimed.filter(moving).update(
-        handling_level=_new_level(),
-        handling_department=None,
-        status=Status.DISPATCHED,
-        due_at=_new_deadlines(now),
-        escalation_count=F("escalation_count") + 1,
-        version=F("version") + 1,
-        updated_at=now,
-    )
-    flagged = claimed.filter(~moving).update(flagged_at=now, version=F("version") + 1, updated_at=now)
-    # The node of the (new) level is the grid's ancestor at that depth: a prefix of the grid's path.
-    claimed.update(handling_node_id=Subquery(
-        GridNode.objects.filter(path=Substr(OuterRef("grid_path"), 1, OuterRef("handling_level") * GridNode.steplen))
-        .values("id")[:1]
-    ))
-    _insert_notices(token, now, escalated=True)
-    _insert_notices(token, now, escalated=False)
+    with connection.cursor() as cursor:
+        events = _insert_events(cursor, now)
+        if not events:
+            return {"escalated": 0, "flagged": 0}
+        escalated = _move(cursor, now)
+        flagged = _flag(cursor, now)
+    _insert_notices(now, escalated=True)
+    _insert_notices(now, escalated=False)
     _deliver_after_commit(now)
     return {"escalated": escalated, "flagged": flagged}
 
 
-def _new_level():
-    return SqlCase(When(handling_department__isnull=False, then=Value(_TOP)), default=F("handling_level") - 1)
+def _overdue_sql(alias: str = "") -> tuple[str, list]:
+    """The overdue condition, shared by every statement so that they all see the same rows."""
+    a = f"{alias}." if alias else ""
+    marks = ", ".join(["%s"] * len(OPEN_STATUSES))
+    return f"{a}status IN ({marks}) AND {a}due_at < %s AND {a}flagged_at IS NULL", [*OPEN_STATUSES]
 
 
-def _new_deadlines(now: datetime):
+def _moving_sql(alias: str = "") -> str:
+    a = f"{alias}." if alias else ""
+    return f"({a}handling_department_id IS NOT NULL OR {a}handling_level > {int(_TOP)})"
+
+
+def _new_level_sql(table: str) -> str:
+    return (f"(CASE WHEN {table}.handling_department_id IS NOT NULL THEN {int(_TOP)}"
+            f" ELSE {table}.handling_level - 1 END)")
+
+
+def _insert_events(cursor, now: datetime) -> int:
+    """The timeline rows, written first: on PostgreSQL their SELECT ... FOR UPDATE is the claim.
+
+    A second sweep blocked on those row locks re-checks its WHERE once this one commits, finds the
+    new deadline, and leaves the rows alone.
+    """
+    events = _q(CaseEvent._meta.db_table)
+    overdue, params = _overdue_sql()
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(
+        f"INSERT INTO {events} (case_id, action, from_status, to_status, from_level, to_level, department_id,"
+        " comment, expired_deadline, created_at)"
+        f" SELECT id, CASE WHEN {_moving_sql()} THEN 'escalate' ELSE 'flag' END, status,"
+        f" CASE WHEN {_moving_sql()} THEN %s ELSE status END, handling_level,"
+        f" CASE WHEN {_moving_sql()} THEN {_new_level_sql(_q(Case._meta.db_table))} ELSE handling_level END,"
+        f" CASE WHEN {_moving_sql()} THEN NULL ELSE handling_department_id END, '', due_at, %s"
+        f" FROM {_q(Case._meta.db_table)} WHERE {overdue}{lock}",
+        [Status.DISPATCHED, now, *params, now],
+    )
+    return cursor.rowcount
+
+
+def _ours(table: str) -> str:
+    """Only rows this sweep wrote a timeline event for (a row that fell due meanwhile waits for the next)."""
+    return (f"EXISTS (SELECT 1 FROM {_q(CaseEvent._meta.db_table)} e WHERE e.case_id = {table}.id"
+            f" AND e.expired_deadline = {table}.due_at AND e.created_at = %s)")
+
+
+def _move(cursor, now: datetime) -> int:
+    table = _q(Case._meta.db_table)
+    overdue, params = _overdue_sql()
+    deadlines, deadline_params = _new_deadlines_sql(now)
+    cursor.execute(
+        f"UPDATE {table} SET handling_level = {_new_level_sql(table)},"
+        # The node of the new level is the grid's ancestor at that depth: a prefix of the grid's path.
+        f" handling_node_id = (SELECT n.id FROM {_q(GridNode._meta.db_table)} n WHERE n.path ="
+        f" SUBSTR({table}.grid_path, 1, {GridNode.steplen} * {_new_level_sql(table)})),"
+        f" handling_department_id = NULL, status = %s, due_at = {deadlines},"
+        " escalation_count = escalation_count + 1, version = version + 1, updated_at = %s"
+        f" WHERE {overdue} AND {_moving_sql()} AND {_ours(table)}",
+        [Status.DISPATCHED, *deadline_params, now, *params, now, now],
+    )
+    return cursor.rowcount
+
+
+def _flag(cursor, now: datetime) -> int:
+    table = _q(Case._meta.db_table)
+    overdue, params = _overdue_sql()
+    cursor.execute(
+        f"UPDATE {table} SET flagged_at = %s, version = version + 1, updated_at = %s"
+        f" WHERE {overdue} AND NOT {_moving_sql()} AND {_ours(table)}",
+        [now, now, *params, now, now],
+    )
+    return cursor.rowcount
+
+
+def _new_deadlines_sql(now: datetime) -> tuple[str, list]:
     within = dict(Category.objects.values_list("pk", "resolve_within"))
     # Categories sharing a duration share a deadline: one calendar walk each.
     deadlines = {duration: add_working_time(now, duration) for duration in set(within.values())}
-    return SqlCase(*[When(category_id=pk, then=Value(deadlines[d])) for pk, d in within.items()], default=None)
-
-
-def _insert_events(token: uuid.UUID, now: datetime) -> None:
-    cases, events = _q(Case._meta.db_table), _q(CaseEvent._meta.db_table)
-    moving = f"(handling_department_id IS NOT NULL OR handling_level > {int(_TOP)})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {events} (case_id, action, from_status, to_status, from_level, to_level, department_id,"
-            " comment, expired_deadline, created_at)"
-            f" SELECT id, 'escalate', status, %s, handling_level,"
-            f" CASE WHEN handling_department_id IS NOT NULL THEN {int(_TOP)} ELSE handling_level - 1 END,"
-            f" NULL, '', due_at, %s FROM {cases} WHERE sweep_token = %s AND {moving}",
-            [Status.DISPATCHED, now, token.hex if connection.vendor == "sqlite" else token],
-        )
-        cursor.execute(
-            f"INSERT INTO {events} (case_id, action, from_status, to_status, from_level, to_level, department_id,"
-            " comment, expired_deadline, created_at)"
-            f" SELECT id, 'flag', status, status, handling_level, handling_level, handling_department_id,"
-            f" '', due_at, %s FROM {cases} WHERE sweep_token = %s AND NOT {moving}",
-            [now, token.hex if connection.vendor == "sqlite" else token],
-        )
+    whens = " ".join("WHEN %s THEN %s" for _ in within)
+    params = [value for pk, duration in within.items() for value in (pk, deadlines[duration])]
+    return f"(CASE category_id {whens} END)", params
 
 
 def _texts(template: str) -> dict[str, tuple[str, str]]:
@@ -155,14 +184,14 @@ def _per_language(texts: dict[str, tuple[str, str]], part: int) -> tuple[str, li
     return f"(CASE u.language {' '.join(whens)} ELSE {default_sql} END)", params + default_params
 
 
-def _insert_notices(token: uuid.UUID, now: datetime, *, escalated: bool) -> None:
+def _insert_notices(now: datetime, *, escalated: bool) -> None:
     template = "issues/case_escalated" if escalated else "issues/case_overdue_flagged"
     texts = _texts(template)
     subject_sql, subject_params = _per_language(texts, 0)
     body_sql, body_params = _per_language(texts, 1)
     user_table = _q(Notice._meta.get_field("recipient").related_model._meta.db_table)
-    which = "c.flagged_at IS NULL" if escalated else "c.flagged_at = %s"
-    which_params = [] if escalated else [now]
+    # The cases this sweep moved (or flagged) are those with one of its timeline events.
+    action = "escalate" if escalated else "flag"
     key = "'case:' || c.id || ':" + ("escalated" if escalated else "flagged") + ":' || c.version"
     channels = " UNION ALL ".join(f"SELECT '{c}' AS channel" for c in Notice.Channel.values)
     context = "'{\"reference\": \"' || c.reference || '\"}'"
@@ -181,13 +210,12 @@ def _insert_notices(token: uuid.UUID, now: datetime, *, escalated: bool) -> None
         f" JOIN {_q(Post._meta.db_table)} p ON p.node_id = c.handling_node_id AND p.role <> %s"
         f" JOIN {user_table} u ON u.id = p.user_id AND u.is_active"
         f" CROSS JOIN ({channels}) ch"
-        f" WHERE c.sweep_token = %s AND {which}"
-        " AND (ch.channel = 'in_app' OR (ch.channel = 'email' AND u.email <> '')"
+        f" JOIN {_q(CaseEvent._meta.db_table)} e ON e.case_id = c.id AND e.created_at = %s AND e.action = %s"
+        " WHERE (ch.channel = 'in_app' OR (ch.channel = 'email' AND u.email <> '')"
         " OR (ch.channel = 'sms' AND u.phone IS NOT NULL))"
         " ON CONFLICT (dedupe_key) DO NOTHING"
     )
-    params = [template, *subject_params, *body_params, now, now, Role.DEPARTMENT_STAFF,
-              token.hex if connection.vendor == "sqlite" else token, *which_params]
+    params = [template, *subject_params, *body_params, now, now, Role.DEPARTMENT_STAFF, now, action]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

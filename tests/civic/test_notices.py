@@ -117,6 +117,17 @@ def test_labels_in_the_context_follow_the_recipients_language():
     assert "to the district level" in body("en")
 
 
+@pytest.mark.django_db
+def test_the_context_may_hold_dates_and_lazy_labels(no_tasks):
+    user = UserFactory(username="zh", language="zh-hans")
+    deadline = timezone.now()
+    notice = queue(user, template="issues/case_escalated", context={**CASE_CONTEXT, "deadline": deadline})[0]
+    notice.refresh_from_db()
+    assert "已升级至区级" in notice.body
+    # Stored as text, in the recipient's language like the subject and body.
+    assert notice.context["level"] == "区" and notice.context["deadline"].startswith(str(deadline.date()))
+
+
 def test_plain_text_is_not_html_escaped():
     context = {**CASE_CONTEXT, "reason": "A & B <x>"}
     _, body = notice_render(template="issues/case_returned", context=context, language="en")

@@ -1,7 +1,10 @@
+"""One walk through report → accept → overdue sweep, end to end through the services."""
+
 from datetime import timedelta
 
 from django.utils import timezone
 
+from civic.models import Notice
 from issues import services
 from issues.models import Case, Status
 from issues.sweep import escalate_overdue
@@ -13,20 +16,23 @@ def _centre(node):
 
 
 def test_report_route_and_sweep(city, categories):
-    worker = city.users["worker"]
     lat, lon = _centre(city.nodes["A1g1"])
-    case = services.case_report(actor=worker, category=categories["sanitation"], description="垃圾堆积", lat=lat, lon=lon)
+    case = services.case_report(
+        actor=city.users["worker"], category=categories["sanitation"], description="垃圾堆积", lat=lat, lon=lon
+    )
     assert case.grid == city.nodes["A1g1"] and case.handling_node == city.nodes["A1"]
-    director = city.users["director"]
-    case = services.case_transition(actor=director, case=case, name="accept", version=case.version)
+    case = services.case_transition(actor=city.users["director"], case=case, name="accept", version=case.version)
     assert case.status == Status.ACCEPTED
     Case.objects.filter(pk=case.pk).update(due_at=timezone.now() - timedelta(minutes=1))
-    result = escalate_overdue()
-    assert result == {"escalated": 1, "flagged": 0}
+
+    assert escalate_overdue() == {"escalated": 1, "flagged": 0}
+
     case.refresh_from_db()
     assert case.handling_node == city.nodes["A"] and case.status == Status.DISPATCHED
     assert case.due_at > timezone.now()
-    print(list(case.events.values_list("action", "from_level", "to_level")))
-    from civic.models import Notice
-    print(list(Notice.objects.values_list("recipient__username", "channel", "subject", "body", "dedupe_key")))
+    assert list(case.events.values_list("action", "from_level", "to_level")) == [
+        ("report", None, 4), ("accept", 4, 4), ("escalate", 4, 3),
+    ]
+    escalated = Notice.objects.get(template="issues/case_escalated", channel="in_app")
+    assert escalated.recipient == city.users["street"] and case.reference in escalated.body
     assert escalate_overdue() == {"escalated": 0, "flagged": 0}

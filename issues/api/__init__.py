@@ -1,0 +1,1 @@
+"""The cases API, mounted at /api/v1/issues/ (config.urls)."""

@@ -1,0 +1,309 @@
+"""Serializers of the cases API: categories, case rows and details (with the timeline), and the
+request bodies of reporting and of each workflow transition."""
+
+from functools import cache
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from grid.models import Department, GridNode, Level
+from issues.models import Case, CaseEvent, CasePhoto, Category, Priority
+from issues.services import transitions_for
+from issues.workflow import TRANSITIONS
+
+__all__ = [
+    "CaseDetailSerializer",
+    "CaseListSerializer",
+    "CasePhotosSerializer",
+    "CaseReportMultipartSerializer",
+    "CaseReportSerializer",
+    "CategorySerializer",
+    "transition_serializer",
+]
+
+
+#
+# Fields
+#
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class SecondsField(serializers.Field):
+    """A duration as whole seconds."""
+
+    def to_representation(self, value):
+        return int(value.total_seconds())
+
+
+class FormBooleanField(serializers.BooleanField):
+    """A boolean whose absence from a multipart form means its default, not False as DRF assumes."""
+
+    default_empty_html = empty
+
+
+@extend_schema_field({"type": "string", "description": "A username or a user id."})
+class UserField(serializers.Field):
+    default_error_messages = {"does_not_exist": _("No active user has this username or id.")}
+
+    def to_internal_value(self, data):
+        users = get_user_model().objects.filter(is_active=True)
+        text = str(data).strip()
+        lookup = {"pk": int(text)} if text.isdigit() else {"username": text}
+        user = users.filter(**lookup).first()
+        if user is None:
+            self.fail("does_not_exist")
+        return user
+
+    def to_representation(self, user):
+        return user.username
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleCasePrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """A case id among the cases the requesting user may see: the others read as 'does not exist'."""
+
+    def get_queryset(self):
+        from issues.selectors import case_list
+
+        return case_list(user=self.context["request"].user)
+
+
+def _photo_list(**kwargs):
+    return serializers.ListField(child=serializers.FileField(), required=False, **kwargs)
+
+
+#
+# Categories
+#
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="display_name", read_only=True,
+                                 help_text="In the request's language (Chinese unless Accept-Language says en).")
+    name_zh = serializers.CharField(source="name", read_only=True)
+    accept_within = SecondsField(read_only=True, help_text="Working seconds to accept a new case.")
+    resolve_within = SecondsField(read_only=True, help_text="Working seconds per level to resolve a case.")
+
+    class Meta:
+        model = Category
+        fields = [
+            "id", "parent", "code", "name", "name_zh", "name_en", "first_level", "department", "accept_within",
+            "resolve_within", "default_priority", "sensitive",
+        ]
+        read_only_fields = fields
+
+
+#
+# Cases: output
+#
+
+
+def _reporter_visible(case: Case, user) -> bool:
+    return case.reporter_public or case.reporter_id == user.pk
+
+
+class CaseListSerializer(serializers.ModelSerializer):
+    """A row of the list: no timeline, no photos (a fixed number of queries per page)."""
+
+    category_name = serializers.CharField(source="category.display_name", read_only=True)
+    grid_name = serializers.CharField(source="grid.name", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    reporter = serializers.SerializerMethodField(help_text="Null when the reporter asked not to be shown.")
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_overdue = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "reference", "status", "status_display", "category", "category_name", "priority", "grid",
+            "grid_name", "lat", "lon", "address", "handling_level", "handling_node", "handling_department",
+            "assignee", "reporter", "reporter_kind", "created_at", "due_at", "is_overdue", "version",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reporter(self, case):
+        return case.reporter.username if _reporter_visible(case, self.context["request"].user) else None
+
+
+class CasePhotoSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="The display copy (at most 1280 px on the long side).")
+    original_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CasePhoto
+        fields = ["id", "kind", "url", "original_url", "width", "height", "event", "uploaded_at"]
+        read_only_fields = fields
+
+    def _url(self, file) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(file.url) if request else file.url
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, photo):
+        return self._url(photo.display)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_original_url(self, photo):
+        return self._url(photo.image)
+
+
+# Timeline actions that are not workflow transitions.
+_EVENT_LABELS = {"report": _("report"), "flag": _("flagged to the command centre")}
+
+
+class CaseEventSerializer(serializers.ModelSerializer):
+    label = serializers.SerializerMethodField()
+    actor = serializers.SerializerMethodField(
+        help_text="Null for the system, and for the reporter when they asked not to be shown."
+    )
+    by_reporter = serializers.SerializerMethodField()
+    photos = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CaseEvent
+        fields = [
+            "id", "action", "label", "actor", "by_reporter", "from_status", "to_status", "from_level", "to_level",
+            "department", "comment", "created_at", "photos",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_label(self, event):
+        transition = TRANSITIONS.get(event.action)
+        return str(transition.label if transition else _EVENT_LABELS.get(event.action, event.action))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, event):
+        if event.actor is None:
+            return None
+        case = self.context["case"]
+        if event.actor_id == case.reporter_id and not _reporter_visible(case, self.context["request"].user):
+            return None
+        return event.actor.username
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_by_reporter(self, event):
+        return event.actor_id is not None and event.actor_id == self.context["case"].reporter_id
+
+    @extend_schema_field(CasePhotoSerializer(many=True))
+    def get_photos(self, event):
+        photos = self.context["photos_by_event"].get(event.pk, [])
+        return CasePhotoSerializer(photos, many=True, context=self.context).data
+
+
+class CaseDetailSerializer(CaseListSerializer):
+    """A case with its photos, its timeline and what the requesting user may do to it now."""
+
+    photos = CasePhotoSerializer(many=True, read_only=True)
+    events = serializers.SerializerMethodField(help_text="The timeline, oldest first.")
+    actions = serializers.SerializerMethodField(
+        help_text="The transitions this user may make now: POST cases/{id}/<action>/."
+    )
+
+    class Meta(CaseListSerializer.Meta):
+        fields = [
+            *CaseListSerializer.Meta.fields, "description", "reporter_public", "dispatched_from_level",
+            "escalation_count", "flagged_at", "duplicate_of", "resolved_at", "closed_at", "updated_at", "photos",
+            "events", "actions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CaseEventSerializer(many=True))
+    def get_events(self, case):
+        by_event: dict[int, list] = {}
+        for photo in case.photos.all():  # prefetched: grouped here rather than prefetched a second time
+            by_event.setdefault(photo.event_id, []).append(photo)
+        context = {**self.context, "case": case, "photos_by_event": by_event}
+        return CaseEventSerializer(case.events.all(), many=True, context=context).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSITIONS))))
+    def get_actions(self, case):
+        return [t.name for t in transitions_for(self.context["request"].user, case)]
+
+
+#
+# Cases: input
+#
+
+
+class CaseReportSerializer(serializers.Serializer):
+    """A problem seen on site. As JSON, photos follow with POST cases/{id}/photos/."""
+
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.filter(is_active=True))
+    description = serializers.CharField(max_length=2000, allow_blank=True)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    address = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    grid = serializers.PrimaryKeyRelatedField(
+        queryset=GridNode.objects.filter(level=Level.GRID), required=False, allow_null=True,
+        help_text="Omit it: the grid containing the location is found.",
+    )
+    reporter_public = FormBooleanField(required=False, default=True,
+                                       help_text="A citizen may ask not to be shown to staff.")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False, allow_null=True,
+                                       help_text="The category's default priority when omitted.")
+    resolve_on_spot = FormBooleanField(required=False, default=False,
+                                       help_text="A grid worker handled it on the spot (needs resolution and "
+                                                 "after_photos).")
+    resolution = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class CaseReportMultipartSerializer(CaseReportSerializer):
+    """A problem seen on site with its photos, in one multipart request."""
+
+    photos = _photo_list(help_text="Photos of the problem (JPEG, PNG or WebP); repeat the field for several.")
+    after_photos = _photo_list(help_text="With resolve_on_spot: photos taken after handling.")
+
+
+class CaseTransitionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, required=False,
+        help_text="The version of the case you read; required unless an If-Match header carries its ETag.",
+    )
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    photos = _photo_list(help_text="Photos to attach (multipart); 'after handling' photos with resolve.")
+    level = serializers.ChoiceField(
+        choices=[(level.value, level.label) for level in Level if level >= Level.DISTRICT], required=False,
+        allow_null=True, help_text="The level of the case's own chain to dispatch to.",
+    )
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), required=False, allow_null=True,
+        help_text="A functional department to dispatch to (instead of a level).",
+    )
+    assignee = UserField(required=False, allow_null=True)
+    duplicate_of = VisibleCasePrimaryKeyField(required=False, allow_null=True, help_text="The original case.")
+
+
+# The fields each transition reads beyond version, comment and photos.
+_TRANSITION_FIELDS = {
+    "dispatch": ("level", "department"),
+    "transfer": ("level", "department"),
+    "assign": ("assignee",),
+    "mark_duplicate": ("duplicate_of",),
+}
+_COMMON_FIELDS = ("version", "comment", "photos")
+
+
+@cache
+def transition_serializer(name: str) -> type[serializers.Serializer]:
+    """The request body of one transition: its own class, so the schema shows only what it reads."""
+    keep = {*_COMMON_FIELDS, *_TRANSITION_FIELDS.get(name, ())}
+    fields = {key: field for key, field in CaseTransitionSerializer().get_fields().items() if key in keep}
+    if TRANSITIONS[name].needs_comment:
+        fields["comment"] = serializers.CharField(max_length=2000, help_text="Required: a reason or a comment.")
+    camel = "".join(part.capitalize() for part in name.split("_"))
+    return type(f"Case{camel}Serializer", (serializers.Serializer,), {**fields, "__module__": __name__})
+
+
+class CasePhotosSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="Optional: adding photos does not conflict with other changes.",
+    )
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    photos = serializers.ListField(child=serializers.FileField(), allow_empty=False,
+                                   help_text="One or more photos; repeat the field for several.")

@@ -1,0 +1,9 @@
+from rest_framework.routers import DefaultRouter
+
+from issues.api import views
+
+router = DefaultRouter()
+router.register("categories", views.CategoryViewSet, basename="category")
+router.register("cases", views.CaseViewSet, basename="case")
+
+urlpatterns = router.urls

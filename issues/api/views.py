@@ -1,0 +1,213 @@
+"""The cases API (/api/v1/issues/): categories, and cases with one POST endpoint per workflow
+transition, generated from issues.workflow.TRANSITIONS.
+
+Every case is fetched through issues.selectors (grid.permissions.scope), so a case the user cannot
+see answers 404; every write goes through issues.services, whose errors civic.api.errors maps to the
+one error shape (a stale version is a 409 and changes nothing).
+"""
+
+import hashlib
+import json
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import quote_etag
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
+
+from issues import selectors, services
+from issues.api.serializers import (
+    CaseDetailSerializer,
+    CaseListSerializer,
+    CasePhotosSerializer,
+    CaseReportMultipartSerializer,
+    CaseReportSerializer,
+    CategorySerializer,
+    transition_serializer,
+)
+from issues.filters import CaseFilter, CaseOrderingFilter
+from issues.models import Case
+from issues.workflow import TRANSITIONS
+
+__all__ = ["CaseViewSet", "CategoryViewSet", "case_etag"]
+
+CATEGORY_MAX_AGE = 3600  # seconds a phone may reuse the category list without asking again
+
+
+#
+# Categories
+#
+
+
+class CategoryViewSet(ReadOnlyModelViewSet):
+    """The active categories, for every signed-in user: small, unpaginated and cacheable (ETag)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = CategorySerializer
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        return selectors.category_list()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
+            body = json.dumps(response.data, sort_keys=True, ensure_ascii=False, default=str)
+            response["ETag"] = quote_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+            patch_cache_control(response, private=True, max_age=CATEGORY_MAX_AGE)
+            not_modified = get_conditional_response(request, etag=response["ETag"], response=response)
+            if not_modified is not response:
+                return not_modified
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+#
+# Cases
+#
+
+
+def case_etag(case: Case) -> str:
+    """Weak: the body also depends on the reader (their actions) and the language."""
+    return f'W/"{case.pk}-{case.version}"'
+
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"(?:(?P<id>\d+)-)?(?P<version>\d+)"\s*$')
+
+
+def _if_match_version(request, case: Case) -> int | None:
+    header = request.headers.get("If-Match")
+    if not header:
+        return None
+    match = _IF_MATCH.match(header)
+    if match is None or (match["id"] and int(match["id"]) != case.pk):
+        raise ValidationError({"version": _("The If-Match header must carry this case's ETag.")})
+    return int(match["version"])
+
+
+_IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    description='The ETag of the case as read (W/"<id>-<version>"), instead of `version` in the body.',
+)
+
+
+def _transition_action(name: str):
+    """The endpoint POST cases/{id}/<name>/: one generated method per transition, all run by _transition."""
+    transition = TRANSITIONS[name]
+
+    def handler(self, request, pk=None):
+        return self._transition(request, name)
+
+    handler.__name__ = f"transition_{name}"  # the router finds the method by this name
+    handler.__doc__ = f"{str(transition.label).capitalize()}."
+    sources = ", ".join(sorted(str(s) for s in transition.sources))
+    description = (
+        f"From: {sources}. To: {transition.target or 'the same status'}. "
+        f"Who: {transition.action}. {'A comment is required. ' if transition.needs_comment else ''}"
+        "A stale version answers 409 and changes nothing."
+    )
+    serializer = transition_serializer(name)
+    handler = action(detail=True, methods=["post"], url_path=name, url_name=name.replace("_", "-"),
+                     transition=name)(handler)
+    return extend_schema(
+        operation_id=f"issues_cases_{name}", summary=str(transition.label), description=description,
+        request={"application/json": serializer, "multipart/form-data": serializer},
+        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER],
+    )(handler)
+
+
+def _with_transitions(cls):
+    for name in TRANSITIONS:
+        setattr(cls, f"transition_{name}", _transition_action(name))
+    return cls
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request={"multipart/form-data": CaseReportMultipartSerializer, "application/json": CaseReportSerializer},
+        responses={201: CaseDetailSerializer},
+        description="Report a problem: multipart with its photos (`photos`, repeated) in one request, or JSON "
+                    "and the photos afterwards with POST cases/{id}/photos/.",
+    ),
+)
+@_with_transitions
+class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, GenericViewSet):
+    """Cases in the user's scope: citizens see the cases they reported, staff those of their subtrees."""
+
+    permission_classes = [IsAuthenticated]
+    filter_backends = [DjangoFilterBackend, CaseOrderingFilter]
+    filterset_class = CaseFilter
+    ordering_fields = ["created_at", "due_at", "priority", "id"]
+    ordering = ["-id"]
+    transition = None  # set per generated endpoint (the action's initkwargs)
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.case_detail(user=self.request.user)
+        return selectors.case_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        if self.transition:
+            return transition_serializer(self.transition)
+        return {
+            "list": CaseListSerializer, "create": CaseReportMultipartSerializer, "photos": CasePhotosSerializer,
+        }.get(self.action, CaseDetailSerializer)
+
+    def _detail(self, case_pk: int, status_code: int = status.HTTP_200_OK) -> Response:
+        case = selectors.case_detail(user=self.request.user).get(pk=case_pk)
+        serializer = CaseDetailSerializer(case, context=self.get_serializer_context())
+        return Response(serializer.data, status=status_code, headers={"ETag": case_etag(case)})
+
+    def retrieve(self, request, *args, **kwargs):
+        case = self.get_object()
+        serializer = CaseDetailSerializer(case, context=self.get_serializer_context())
+        return Response(serializer.data, headers={"ETag": case_etag(case)})
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = services.case_report(actor=request.user, **serializer.validated_data)
+        response = self._detail(case.pk, status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(f"{case.pk}/")
+        return response
+
+    def _version(self, request, case: Case, data: dict) -> int | None:
+        version = data.pop("version", None)
+        from_header = _if_match_version(request, case)
+        return version if version is not None else from_header
+
+    def _transition(self, request, name: str) -> Response:
+        case = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        version = self._version(request, case, data)
+        if version is None:
+            raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
+        services.case_transition(actor=request.user, case=case, name=name, version=version, **data)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        request={"multipart/form-data": CasePhotosSerializer}, responses={200: CaseDetailSerializer},
+        parameters=[_IF_MATCH_PARAMETER],
+        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. "
+                    "The version is optional here.",
+    )
+    @action(detail=True, methods=["post"])
+    def photos(self, request, pk=None):
+        case = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        version = self._version(request, case, data)
+        services.case_transition(
+            actor=request.user, case=case, name="comment", version=case.version if version is None else version,
+            comment=data.get("comment") or _("Added photos."), photos=data["photos"],
+        )
+        return self._detail(case.pk)
