@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from guardian.shortcuts import assign_perm
 
 from grid.fields import GridPathField
@@ -63,6 +64,8 @@ __all__ = [
     "ensure_bench_accounts",
     "ensure_demo_accounts",
     "password_hash",
+    "register_seeder",
+    "run_seeders",
     "synthetic_size",
 ]
 
@@ -458,6 +461,33 @@ def ensure_demo_accounts(*, actor, hashed: str) -> int:
     forget_grants(director)
     _ensure_user("citizen", hashed=hashed, name="陈明", staff=False)
     return len(accounts) + 2  # with admin and citizen
+
+
+#
+# Seeders of apps above grid
+#
+
+# Apps above grid (cases, bills, ...) add their demo data to the demo city: each registers, from its
+# AppConfig.ready(), a callable (or its dotted path, imported only when seeding) taking the keyword
+# `actor` (the admin account) and returning a line for the command to print, or None. grid knows
+# nothing of them. They run after the city and its accounts exist, in registration order.
+_SEEDERS: list[Callable[..., str | None] | str] = []
+
+
+def register_seeder(seeder: Callable[..., str | None] | str) -> None:
+    if seeder not in _SEEDERS:
+        _SEEDERS.append(seeder)
+
+
+def run_seeders(*, actor) -> list[str]:
+    """Run every registered seeder; returns what they report."""
+    messages = []
+    for seeder in _SEEDERS:
+        function = import_string(seeder) if isinstance(seeder, str) else seeder
+        message = function(actor=actor)
+        if message:
+            messages.append(message)
+    return messages
 
 
 #

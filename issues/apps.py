@@ -50,3 +50,7 @@ class IssuesConfig(AppConfig):
             Role.DEPARTMENT_STAFF: {"view_case"},
         })
         post_migrate.connect(create_case_permissions, sender=self)
+        # seed_demo's demo categories and cases (imported only when seeding).
+        from grid.demo import register_seeder
+
+        register_seeder("issues.demo.seed")

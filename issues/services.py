@@ -42,6 +42,8 @@ class StaleVersion(ConflictError):
 
 def can_handle(user, case: Case) -> bool:
     """Whoever holds the case now: a grant covering the handling node, or a post in the handling department."""
+    if not user.is_active:
+        return False
     if case.handling_department_id and Post.objects.filter(
         user=user, role=Role.DEPARTMENT_STAFF, department_id=case.handling_department_id
     ).exists():
@@ -62,7 +64,16 @@ def _allowed(user, case: Case, transition: Transition) -> bool:
 
 def transitions_for(user, case: Case) -> list[Transition]:
     """What this user may do to this case now: what the API, the admin and the portal offer."""
-    return [t for t in TRANSITIONS.values() if case.status in t.sources and _allowed(user, case, t)]
+    # The answer depends only on the transition's action: ask once per action (can_handle costs a
+    # query for a department's case, and most transitions need "handle").
+    answers: dict[str, bool] = {}
+
+    def allowed(t: Transition) -> bool:
+        if t.action not in answers:
+            answers[t.action] = _allowed(user, case, t)
+        return answers[t.action]
+
+    return [t for t in TRANSITIONS.values() if case.status in t.sources and allowed(t)]
 
 
 #
@@ -206,9 +217,12 @@ def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolu
     _store_photos(case, event, photos, CasePhoto.KIND_REPORT, actor)
     if resolve_on_spot:
         case.status, case.resolved_at, case.due_at = Status.RESOLVED, now, None
-        case.save(update_fields=["status", "resolved_at", "due_at", "updated_at"])
+        case.version += 1
+        case.save(update_fields=["status", "resolved_at", "due_at", "version", "updated_at"])
         event = _event(case, actor, "resolve", Status.REPORTED, case.handling_level, comment=resolution)
         _store_photos(case, event, after_photos, CasePhoto.KIND_AFTER, actor)
+        # The community still closes the loop: it verifies and closes what was handled on the spot.
+        _notify(case, "issues/case_resolved", _handlers(case), "resolved")
     else:
         _notify(case, "issues/case_reported", _handlers(case), "reported")
     return case
@@ -236,6 +250,8 @@ def case_transition(
         case = Case.objects.select_for_update().select_related("category", "grid", "handling_node").get(pk=case.pk)
         if case.version != version:
             raise StaleVersion
+        if not can(actor, "view", case):
+            raise PermissionDenied  # before the state check, which would tell its status
         if case.status not in transition.sources:
             raise ValidationError(
                 {"action": _("A case that is %(status)s cannot be %(action)s.")
@@ -276,8 +292,11 @@ def _target(case: Case, level, department) -> dict:
     if department is None and level is None:
         department = case.category.department
         level = None if department else case.handling_level
-    if department is None and not (Level.DISTRICT <= int(level) <= Level.GRID):
-        raise ValidationError({"level": _("Choose a level of the case's own chain, from grid to district.")})
+    # Grid workers report and verify; handling starts at the community.
+    if department is None and not (Level.DISTRICT <= int(level) <= Level.COMMUNITY):
+        raise ValidationError({"level": _("Choose a level of the case's own chain, from community to district.")})
+    if department is not None and not case.grid_path.startswith(department.node.path):
+        raise ValidationError({"department": _("This department does not serve the case's district.")})
     return {"level": int(level) if department is None else None, "department": department}
 
 

@@ -4,11 +4,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
 from grid import selectors, services
 from grid.idnumbers import make_id_number
 from grid.models import Department, Estate, GridNode, Household, Level, Place, PlaceKind, Post, Resident, Role
 from grid.permissions import can
+from grid.roles import ROLE_PERMISSIONS
 from tests.factories import UserFactory
 
 #
@@ -320,3 +322,14 @@ def test_department_and_post_lists_are_scoped(city):
     assert set(selectors.department_list(user=city.users["district"])) == {city.department}
     assert set(selectors.department_list(user=city.users["admin"])) == set(Department.objects.all())
     assert {p.user.username for p in selectors.post_list(user=city.users["director"])} == {"director", "worker"}
+
+
+def test_posts_sync_grants_adds_what_roles_gained_and_nothing_else(city):
+    worker, node = city.users["worker"], city.nodes["A1g1"]
+    remove_perm("grid.change_registry", worker, node)
+    assign_perm("grid.view_personal_id", worker, node)  # an explicit grant must survive
+
+    assert services.posts_sync_grants() == 1
+
+    assert set(get_perms(worker, node)) == ROLE_PERMISSIONS[Role.GRID_WORKER] | {"view_personal_id"}
+    assert services.posts_sync_grants() == 0

@@ -28,11 +28,18 @@ from issues import services
 from issues.models import Case, CaseEvent, Status
 from issues.sweep import escalate_overdue
 from issues.tasks import SWEEP_LOCK, escalate_overdue_cases, singleton
+from tests.issues.helpers import FAST_HASHERS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Friday afternoon with no holiday near it: 8 working hours later is Monday 17:00.
 FRIDAY = datetime(2025, 3, 14, 16, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    """The city's users get cheap password hashes (PBKDF2 costs ~0.3 s a user)."""
+    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def _centre(node):
@@ -160,8 +167,21 @@ def test_the_new_deadline_counts_working_time(city, categories):
     # 8 working hours from Friday 16:00: 1.5 h on Friday, then Monday 09:00-12:00 and 13:30-17:00.
     assert reload(a).due_at == datetime(2025, 3, 17, 17, 0, tzinfo=SHANGHAI)
     assert reload(a).due_at == add_working_time(FRIDAY, city_management.resolve_within)
-    # One working day (7 h): Monday 16:30.
-    assert reload(b).due_at == datetime(2025, 3, 17, 16, 30, tzinfo=SHANGHAI)
+    # The dispute's timedelta(days=1) is 24 working hours: Fri 1.5 h + Mon, Tue, Wed 7 h each + Thu 1.5 h.
+    assert reload(b).due_at == datetime(2025, 3, 20, 10, 30, tzinfo=SHANGHAI)
+
+
+def test_new_deadlines_compare_right_in_the_database(city, categories):
+    """Stored as the ORM stores datetimes, so that SQL comparisons (the next sweep, filters) hold."""
+    case = report(city, categories["city-management"])
+    make_overdue(case, now=FRIDAY)
+    escalate_overdue(now=FRIDAY)
+    deadline = datetime(2025, 3, 17, 17, 0, tzinfo=SHANGHAI)
+    assert Case.objects.filter(pk=case.pk, due_at=deadline).exists()
+    assert Case.objects.filter(pk=case.pk, due_at__lt=deadline + timedelta(minutes=1)).exists()
+    assert not Case.objects.filter(pk=case.pk, due_at__lt=deadline - timedelta(minutes=1)).exists()
+    assert escalate_overdue(now=deadline - timedelta(minutes=1)) == {"escalated": 0, "flagged": 0}
+    assert escalate_overdue(now=deadline + timedelta(minutes=1)) == {"escalated": 1, "flagged": 0}
 
 
 def test_timeline_events_record_the_expired_deadline(city, categories):
@@ -263,7 +283,8 @@ def _sweep_queries(city, categories, n: int) -> int:
     city.users["street"].save(update_fields=["email"])
     # Two categories (one with a department), two grids, two communities' worth of handlers.
     cases = [
-        report(city, categories["sanitation" if i % 2 else "city-management"], grid="A1g2" if i % 2 else "A1g1")
+        report(city, categories["sanitation" if i % 2 else "city-management"], grid="A1g2" if i % 2 else "A1g1",
+               reporter="director")
         for i in range(n)
     ]
     make_overdue(*cases)
@@ -345,7 +366,6 @@ def test_the_beat_schedule_runs_the_sweep_every_minute():
 _SWEEP_SCRIPT = """
 import json, os, sys, time
 from pathlib import Path
-from unittest import mock
 import django
 django.setup()
 from django.db import transaction
