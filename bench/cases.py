@@ -40,7 +40,6 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from issues.selectors import case_list  # noqa: E402
 
 from civic.notices import notice_queue  # noqa: E402
 from civic.workcal import add_working_time  # noqa: E402
@@ -49,6 +48,7 @@ from grid.models import GridNode, Level, Post, Role  # noqa: E402
 from grid.permissions import PATH_END, forget_grants  # noqa: E402
 from grid.services import posts_sync_grants  # noqa: E402
 from issues.models import OPEN_STATUSES, Case, CaseEvent, Category, Status  # noqa: E402
+from issues.selectors import case_list  # noqa: E402
 from issues.sweep import escalate_overdue  # noqa: E402
 
 PAGE = 50

@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from civic.workcal import working_day_length
@@ -42,7 +42,7 @@ def _working_time(duration) -> str:
     day = working_day_length()
     if duration >= day and duration % day == timedelta(0):
         days = duration // day
-        return gettext("%(n)d working day(s)") % {"n": days}
+        return ngettext("%(n)d working day", "%(n)d working days", days) % {"n": days}
     hours = duration.total_seconds() / 3600
     return gettext("%(n)s h") % {"n": f"{hours:g}"}
 
@@ -215,7 +215,9 @@ class CaseEventInline(_ReadOnlyInline):
     def who(self, event):
         if event.actor_id is None:
             return gettext("system (overdue sweep)")
-        return event.actor.get_full_name() or event.actor.get_username()
+        actor = event.actor
+        name = f"{actor.last_name}{actor.first_name}"  # Chinese order: surname first
+        return f"{name} ({actor.get_username()})" if name else actor.get_username()
 
     @admin.display(description=_("action"))
     def what(self, event):

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from civic.api.errors import ConflictError
+from civic.errors import ConflictError
 from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
@@ -254,7 +254,7 @@ def case_transition(
             raise PermissionDenied  # before the state check, which would tell its status
         if case.status not in transition.sources:
             raise ValidationError(
-                {"action": _("A case that is %(status)s cannot be %(action)s.")
+                {"action": _("“%(action)s” is not possible while the case is %(status)s.")
                  % {"status": case.get_status_display(), "action": transition.label}}
             )
         if not _allowed(actor, case, transition):
@@ -279,6 +279,8 @@ def case_transition(
 
 def _restart_clock(case: Case, within) -> None:
     case.due_at = add_working_time(timezone.now(), within)
+    # A flag answers one expired deadline; with a new one the overdue sweep watches the case again.
+    case.flagged_at = None
 
 
 def _move_to(case: Case, *, level: int | None = None, department: Department | None = None) -> None:

@@ -45,6 +45,13 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _db(value: datetime):
+    """A datetime parameter of raw SQL, stored as the ORM stores it. On SQLite the driver would write
+    an aware datetime as local text with an offset, which neither compares with the ORM's naive-UTC
+    text nor matches its lookups."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 @transaction.atomic
 def escalate_overdue(now: datetime | None = None) -> dict[str, int]:
     """Escalate or flag every overdue case; returns how many of each."""
@@ -95,7 +102,7 @@ def _insert_events(cursor, now: datetime) -> int:
         f" CASE WHEN {_moving_sql()} THEN {_new_level_sql(_q(Case._meta.db_table))} ELSE handling_level END,"
         f" CASE WHEN {_moving_sql()} THEN NULL ELSE handling_department_id END, '', due_at, %s"
         f" FROM {_q(Case._meta.db_table)} WHERE {overdue}{lock}",
-        [Status.DISPATCHED, now, *params, now],
+        [Status.DISPATCHED, _db(now), *params, _db(now)],
     )
     return cursor.rowcount
 
@@ -118,7 +125,7 @@ def _move(cursor, now: datetime) -> int:
         f" handling_department_id = NULL, status = %s, due_at = {deadlines},"
         " escalation_count = escalation_count + 1, version = version + 1, updated_at = %s"
         f" WHERE {overdue} AND {_moving_sql()} AND {_ours(table)}",
-        [Status.DISPATCHED, *deadline_params, now, *params, now, now],
+        [Status.DISPATCHED, *deadline_params, _db(now), *params, _db(now), _db(now)],
     )
     return cursor.rowcount
 
@@ -129,7 +136,7 @@ def _flag(cursor, now: datetime) -> int:
     cursor.execute(
         f"UPDATE {table} SET flagged_at = %s, version = version + 1, updated_at = %s"
         f" WHERE {overdue} AND NOT {_moving_sql()} AND {_ours(table)}",
-        [now, now, *params, now, now],
+        [_db(now), _db(now), *params, _db(now), _db(now)],
     )
     return cursor.rowcount
 
@@ -139,7 +146,7 @@ def _new_deadlines_sql(now: datetime) -> tuple[str, list]:
     # Categories sharing a duration share a deadline: one calendar walk each.
     deadlines = {duration: add_working_time(now, duration) for duration in set(within.values())}
     whens = " ".join("WHEN %s THEN %s" for _ in within)
-    params = [value for pk, duration in within.items() for value in (pk, deadlines[duration])]
+    params = [value for pk, duration in within.items() for value in (pk, _db(deadlines[duration]))]
     return f"(CASE category_id {whens} END)", params
 
 
@@ -215,7 +222,7 @@ def _insert_notices(now: datetime, *, escalated: bool) -> None:
         " OR (ch.channel = 'sms' AND u.phone IS NOT NULL))"
         " ON CONFLICT (dedupe_key) DO NOTHING"
     )
-    params = [template, *subject_params, *body_params, now, now, Role.DEPARTMENT_STAFF, now, action]
+    params = [template, *subject_params, *body_params, _db(now), _db(now), Role.DEPARTMENT_STAFF, _db(now), action]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -49,9 +49,11 @@ def singleton(name: str, *, timeout: int) -> Iterator[bool]:
             yield acquired
         finally:
             if acquired:
+                from redis.exceptions import LockError
+
                 try:
                     lock.release()
-                except Exception:  # noqa: BLE001 - expired meanwhile (redis LockError): nothing left to free
+                except LockError:  # it expired meanwhile (and may be someone else's now): nothing to free
                     logger.warning("The lock %s had expired before its release", name)
         return
     token = uuid.uuid4().hex

@@ -34,3 +34,9 @@ def redis_url():
 @pytest.fixture
 def city(db):
     return CityBuilder().build()
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Uploads (case photos, demo photos) go to a per-test folder, never into the repository."""
+    settings.MEDIA_ROOT = tmp_path / "media"

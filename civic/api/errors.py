@@ -7,7 +7,6 @@ subclass (e.g. issues.services.StaleVersion); they are mapped here so that servi
 HTTP concerns.
 """
 
-import re
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -15,29 +14,14 @@ from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from civic.errors import ConflictError
+
 __all__ = ["ConflictError", "ErrorSerializer", "exception_handler"]
 
-
-class ConflictError(Exception):
-    """A domain refusal because the data changed or conflicts with the request: HTTP 409.
-
-    Apps above civic subclass it (civic knows none of them). The error code is `code`, or the
-    subclass's name in snake case (StaleVersion -> "stale_version"); the message is the one the
-    exception was raised with, or `message`.
-    """
-
-    code: str | None = None
-    message = gettext_lazy("The record has changed since you read it, or conflicts with its current state: "
-                           "reload it and try again.")
-
-    @classmethod
-    def error_code(cls) -> str:
-        return cls.code or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 class ErrorBodySerializer(serializers.Serializer):

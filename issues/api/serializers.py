@@ -72,6 +72,20 @@ class VisibleCasePrimaryKeyField(serializers.PrimaryKeyRelatedField):
         return case_list(user=self.context["request"].user)
 
 
+# Each choice set appears once as a named enum in the schema (LevelEnum from the grid API, StatusEnum,
+# PriorityEnum): the other fields holding the same values are plain numbers or strings, so that
+# drf-spectacular neither names one set twice nor warns (manage.py check --deploy fails on warnings).
+_LEVELS = "1 city, 2 district, 3 street office, 4 community, 5 grid (see LevelEnum)."
+
+
+def _level(**kwargs):
+    return serializers.IntegerField(read_only=True, help_text=_LEVELS, **kwargs)
+
+
+def _status(**kwargs):
+    return serializers.CharField(read_only=True, help_text="A case status (see StatusEnum).", **kwargs)
+
+
 def _photo_list(**kwargs):
     return serializers.ListField(child=serializers.FileField(), required=False, **kwargs)
 
@@ -85,6 +99,7 @@ class CategorySerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="display_name", read_only=True,
                                  help_text="In the request's language (Chinese unless Accept-Language says en).")
     name_zh = serializers.CharField(source="name", read_only=True)
+    default_priority = serializers.IntegerField(read_only=True, help_text="1 low … 4 urgent (see PriorityEnum).")
     accept_within = SecondsField(read_only=True, help_text="Working seconds to accept a new case.")
     resolve_within = SecondsField(read_only=True, help_text="Working seconds per level to resolve a case.")
 
@@ -115,6 +130,7 @@ class CaseListSerializer(serializers.ModelSerializer):
     reporter = serializers.SerializerMethodField(help_text="Null when the reporter asked not to be shown.")
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_overdue = serializers.BooleanField(read_only=True)
+    handling_level = _level()
 
     class Meta:
         model = Case
@@ -163,6 +179,10 @@ class CaseEventSerializer(serializers.ModelSerializer):
     )
     by_reporter = serializers.SerializerMethodField()
     photos = serializers.SerializerMethodField()
+    from_status = _status()
+    to_status = _status()
+    from_level = _level(allow_null=True)
+    to_level = _level(allow_null=True)
 
     class Meta:
         model = CaseEvent
@@ -204,6 +224,7 @@ class CaseDetailSerializer(CaseListSerializer):
     actions = serializers.SerializerMethodField(
         help_text="The transitions this user may make now: POST cases/{id}/<action>/."
     )
+    dispatched_from_level = _level(allow_null=True)
 
     class Meta(CaseListSerializer.Meta):
         fields = [
@@ -268,8 +289,8 @@ class CaseTransitionSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     photos = _photo_list(help_text="Photos to attach (multipart); 'after handling' photos with resolve.")
     level = serializers.ChoiceField(
-        choices=[(level.value, level.label) for level in Level if level >= Level.DISTRICT], required=False,
-        allow_null=True, help_text="The level of the case's own chain to dispatch to.",
+        choices=Level.choices, required=False, allow_null=True,
+        help_text="The level of the case's own chain to dispatch to (district to grid).",
     )
     department = serializers.PrimaryKeyRelatedField(
         queryset=Department.objects.all(), required=False, allow_null=True,

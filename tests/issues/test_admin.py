@@ -4,6 +4,7 @@ and the categories' admin."""
 
 from datetime import timedelta
 from io import BytesIO
+from unittest import mock
 
 import pytest
 from django.contrib.messages import get_messages
@@ -66,7 +67,7 @@ def cases(city, categories):
 
 
 def client_for(user) -> Client:
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the messages asserted below are the English ones
     client.force_login(user)
     return client
 
@@ -172,6 +173,8 @@ def test_a_forbidden_action_reports_an_error_and_changes_nothing(city, cases):
     case.refresh_from_db()
     assert case.handling_level == Level.STREET_OFFICE
     events = CaseEvent.objects.count()
+    page = client_for(city.users["director"]).get(url("change", case.pk)).content.decode()
+    assert "system (overdue sweep)" in page
 
     response = run_action(client_for(city.users["director"]), "assign_to_me", case)
 
@@ -197,6 +200,14 @@ def test_one_failure_does_not_stop_the_others(city, cases):
     assert Case.objects.get(pk=cases["a2"].pk).events.filter(action="accept").count() == 1
     joined = " ".join(texts(response))
     assert cases["a2"].reference in joined and cases["a1"].reference in joined
+
+
+def test_a_case_changed_meanwhile_is_reported_not_a_500(city, cases):
+    with mock.patch("issues.admin.case_transition", side_effect=services.StaleVersion):
+        response = run_action(client_for(city.users["director"]), "accept", cases["a1"])
+    assert response.status_code == 200
+    assert any(cases["a1"].reference in text and "meanwhile" in text for text in texts(response))
+    assert Case.objects.get(pk=cases["a1"].pk).status == Status.REPORTED
 
 
 def test_workers_are_not_offered_the_actions(city, cases):
@@ -339,7 +350,7 @@ def test_staff_read_categories_superusers_change_them(city, categories):
     assert street.post(url("change", sanitation.pk, model="category"), {"name": "x"}).status_code == 403
     assert street.get(url("change", sanitation.pk, model="category")).status_code == 200
     page = response.content.decode()
-    assert "1 working day" in page or "个工作日" in page or "8 h" in page
+    assert "2 h" in page and "8 h" in page  # the fixture's deadlines, as working time
 
     admin = client_for(city.users["admin"])
     assert admin.get(url("add", model="category")).status_code == 200
