@@ -188,7 +188,8 @@ def test_a_forbidden_action_reports_an_error_and_changes_nothing(city, cases):
 def test_an_action_the_state_forbids_reports_why(city, cases):
     case = cases["a1"]
     response = run_action(client_for(city.users["district"]), "close", case)
-    assert any(case.reference in text and "is not possible while the case is" in text for text in texts(response)), texts(response)
+    refused = "is not possible while the case is"
+    assert any(case.reference in text and refused in text for text in texts(response)), texts(response)
     assert Case.objects.get(pk=case.pk).status == Status.REPORTED
 
 
