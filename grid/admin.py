@@ -208,7 +208,7 @@ class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
         url = reverse("admin:grid_gridnode_changelist") + f"?parent={node.pk}"
         return format_html('<a href="{}">{} →</a>', url, node.numchild)
 
-    @admin.display(description=_("households"))
+    @admin.display(description=_("household count"))
     def household_count(self, node):
         return node.household_count
 
