@@ -15,10 +15,8 @@ Usage: DATABASE_URL=postgres://... .venv/bin/python bench/cases.py [--cases 1000
 """
 
 import argparse
-import gc
 import io
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.timing import interleaved_medians  # noqa: E402
 from civic.notices import notice_queue  # noqa: E402
 from civic.workcal import add_working_time  # noqa: E402
 from grid.demo import SYNTHETIC_CITY_CODE  # noqa: E402
@@ -247,22 +246,6 @@ def _hand_sql(user) -> list:
         return cursor.fetchall()
 
 
-def _interleaved(fns: dict, runs: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    timings = {name: [] for name in fns}
-    gc.disable()
-    try:
-        for _ in range(runs):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn()
-                timings[name].append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return {name: statistics.median(v) * 1000 for name, v in timings.items()}
-
-
 def bench_list(runs: int) -> list[dict]:
     rows = []
     for username in ("bench_street", "bench_district"):
@@ -270,7 +253,7 @@ def bench_list(runs: int) -> list[dict]:
         forget_grants(user)
         in_scope = case_list(user=user).filter(status=LIST_STATUS).count()
         same = [c.pk for c in _ours(user)] == [r[0] for r in _hand_sql(user)]
-        times = _interleaved({"ours": lambda u=user: _ours(u), "sql": lambda u=user: _hand_sql(u)}, runs)
+        times = interleaved_medians({"ours": lambda u=user: _ours(u), "sql": lambda u=user: _hand_sql(u)}, runs)
         rows.append({"user": username, "in_scope": in_scope, **times, "ratio": times["ours"] / times["sql"],
                      "same": same})
     return rows

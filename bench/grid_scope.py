@@ -17,11 +17,8 @@ Usage: DATABASE_URL=postgres://... .venv/bin/python bench/grid_scope.py [--grids
 """
 
 import argparse
-import gc
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from django.core.management import CommandError, call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from guardian.shortcuts import get_objects_for_user  # noqa: E402
 
+from bench.timing import interleaved_medians  # noqa: E402
 from grid.demo import SYNTHETIC_CITY_CODE  # noqa: E402
 from grid.models import GridNode, GridNodeUserObjectPermission, Household, Level, Post  # noqa: E402
 from grid.permissions import PATH_END, forget_grants, scope  # noqa: E402
@@ -110,24 +108,6 @@ def hand_sql(user, grants_sql: str) -> list:
 
 def median_ms(fn: Callable[[], list], runs: int) -> float:
     return interleaved_medians({"x": fn}, runs)["x"]
-
-
-def interleaved_medians(fns: dict[str, Callable[[], list]], runs: int) -> dict[str, float]:
-    """Median ms of each function, run in turn so that machine noise falls on all of them alike;
-    the garbage collector is paused while timing, as timeit does."""
-    for fn in fns.values():
-        fn()  # warm-up: caches, prepared content types
-    timings: dict[str, list[float]] = {name: [] for name in fns}
-    gc.disable()
-    try:
-        for _ in range(runs):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn()
-                timings[name].append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
 #
