@@ -13,8 +13,6 @@ __all__ = ["NoticeAdmin", "UserAdmin"]
 admin.site.site_header = _("Civic grid operations")
 admin.site.site_title = _("Civic")
 admin.site.index_title = _("Administration")
-# No public site yet: the portal (issue 4) will bring one back to link to.
-admin.site.site_url = None
 
 
 @admin.register(User)

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "issues",
     "services.billing",
     "services.booking",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
             ],
         },
     },
