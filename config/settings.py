@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "services.billing",
     "services.booking",
     "portal",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,7 +136,11 @@ NOTICE_SENDING_TIMEOUT = timedelta(minutes=15)
 # --- Auth -------------------------------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses locked-out logins (django-axes' AxesStandaloneBackend; lets request-less calls through).
+    "portal.accounts.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Citizens log in with their phone number or e-mail.
+    "portal.accounts.backends.PhoneOrEmailBackend",
     # Object checks answer from the grid's subtree grants (guardian stores them, we interpret them).
     "grid.backends.GridPermissionBackend",
 ]
@@ -141,7 +148,9 @@ AUTHENTICATION_BACKENDS = [
 ANONYMOUS_USER_NAME = None
 # guardian.W001 asks for guardian's own backend, which checks grants on exactly one object;
 # GridPermissionBackend above reads the same grants as covering whole subtrees instead.
-SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
+# axes.W006 asks to lock by IP address too: behind carrier-grade NAT or an unconfigured proxy, one IP is
+# many citizens, so we lock per account only (AXES_LOCKOUT_PARAMETERS below).
+SILENCED_SYSTEM_CHECKS = ["guardian.W001", "axes.W006"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -149,7 +158,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:home"
+# django-axes: 5 failed logins for one account lock it for 15 minutes (admin, portal and API token).
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "portal.accounts.backends.axes_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/accounts/locked_out.html"
 
 # --- Language and time ------------------------------------------------------------------------
 
@@ -243,3 +261,8 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+
+# --- Portal maps (portal.cases) -----------------------------------------------------------------
+
+# Leaflet tile URL template; the report page still works (number inputs) when tiles cannot load.
+MAP_TILE_URL = env("MAP_TILE_URL", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png")

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 
@@ -7,4 +7,6 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("text-size/", views.text_size, name="text_size"),
+    path("accounts/", include("portal.accounts.urls")),
+    path("cases/", include("portal.cases.urls")),
 ]

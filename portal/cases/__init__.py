@@ -1,0 +1,1 @@
+"""Citizens' case pages: report a problem, follow my cases, browse public cases."""

@@ -1,0 +1,87 @@
+"""Forms of the citizens' case pages. They check shapes only; issues.services decides the rest and
+its ValidationError dict is put back onto these fields (``add_service_errors``)."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from issues.models import Case
+from issues.selectors import category_list
+from portal.cases.selectors import area_choices
+
+__all__ = ["PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors"]
+
+RESELECT_PHOTOS = _("Please choose your photos again: a browser cannot keep selected files after an error.")
+
+
+class MultiplePhotoInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(forms.FileField):
+    """Several photos (checked by issues.services through civic.images, not here)."""
+
+    widget = MultiplePhotoInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", MultiplePhotoInput(attrs={"accept": "image/*", "capture": "environment"}))
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        return [f for f in (data or []) if f]
+
+
+class CategoryChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.display_name
+
+
+class ReportForm(forms.Form):
+    category = CategoryChoiceField(label=_("What kind of problem?"), queryset=category_list(),
+                                   empty_label=_("Choose a category"))
+    lat = forms.DecimalField(label=_("Latitude"), min_value=-90, max_value=90,
+                             error_messages={"required": _("Give the location: tap the map, use your location "
+                                                           "or type the latitude and longitude.")},
+                             widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+    lon = forms.DecimalField(label=_("Longitude"), min_value=-180, max_value=180,
+                             error_messages={"required": _("Give the longitude as well.")},
+                             widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+    address = forms.CharField(label=_("Address or landmark"), max_length=200, required=False)
+    description = forms.CharField(
+        label=_("Describe the problem"), max_length=Case._meta.get_field("description").max_length,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={"required": _("Describe the problem.")},
+    )
+    photos = PhotosField(label=_("Photos"))
+    hide_me = forms.BooleanField(label=_("Do not show me publicly"), required=False)
+
+
+class TransitionForm(forms.Form):
+    name = forms.ChoiceField(choices=[("verify", "verify"), ("reopen", "reopen"), ("comment", "comment")],
+                             widget=forms.HiddenInput)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    photos = PhotosField(label=_("Photos"))
+
+
+class PublicFilterForm(forms.Form):
+    category = CategoryChoiceField(label=_("Category"), queryset=category_list(), required=False,
+                                   empty_label=_("All categories"))
+    area = forms.ModelChoiceField(label=_("Area"), queryset=area_choices(), required=False,
+                                  empty_label=_("Whole city"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["area"].label_from_instance = lambda node: node.name
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError, *, field_map: dict | None = None) -> None:
+    """Put a service's ValidationError onto the form: each key on its field, unknown keys on the form."""
+    field_map = field_map or {}
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for key, messages in exc.message_dict.items():
+        field = field_map.get(key, key)
+        form.add_error(field if field in form.fields else None, messages)

@@ -1,0 +1,135 @@
+"""Citizens' case pages. Every write goes through issues.services (case_report, case_transition);
+every public read through portal.cases.selectors."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from issues import services
+from issues.models import Case
+from issues.selectors import case_detail, case_list
+from portal.cases.forms import RESELECT_PHOTOS, PublicFilterForm, ReportForm, TransitionForm, add_service_errors
+from portal.cases.selectors import public_case, public_cases
+
+__all__ = ["case_page", "my_cases", "public_list", "report", "reported"]
+
+PUBLIC_LIMIT = 100
+CITIZEN_ACTIONS = ("verify", "reopen", "comment")
+
+
+def _map_context() -> dict:
+    return {"map_tile_url": settings.MAP_TILE_URL}
+
+
+@login_required
+def report(request):
+    form = ReportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                case = services.case_report(
+                    actor=request.user, category=data["category"], description=data["description"],
+                    lat=data["lat"], lon=data["lon"], address=data["address"], photos=data["photos"],
+                    reporter_public=not data["hide_me"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc) or _("You may not report this."))
+            else:
+                return redirect("portal:cases:reported", reference=case.reference)
+        if request.FILES.getlist("photos"):
+            form.add_error("photos", RESELECT_PHOTOS)
+    status = 400 if form.errors else 200
+    return render(request, "portal/cases/report.html", {"form": form, **_map_context()}, status=status)
+
+
+@login_required
+def reported(request, reference):
+    case = get_object_or_404(case_list(user=request.user).filter(reporter=request.user), reference=reference)
+    return render(request, "portal/cases/reported.html", {"case": case})
+
+
+@login_required
+def my_cases(request):
+    cases = case_list(user=request.user).filter(reporter=request.user).order_by("-created_at", "-id")
+    return render(request, "portal/cases/my_cases.html", {"cases": cases})
+
+
+def _transition_forms(user, case: Case, bound: TransitionForm | None) -> list:
+    """One form per action issues.services offers this user (of those a citizen's page knows)."""
+    forms = []
+    for transition in services.transitions_for(user, case):
+        if transition.name not in CITIZEN_ACTIONS:
+            continue
+        if bound is not None and bound.data.get("name") == transition.name:
+            form = bound
+        else:
+            form = TransitionForm(initial={"name": transition.name, "version": case.version})
+        forms.append({"transition": transition, "form": form})
+    return forms
+
+
+def case_page(request, reference):
+    """Own case: everything, with the actions on it. Someone else's public case: the public fields."""
+    own = None
+    if request.user.is_authenticated:
+        own = case_detail(user=request.user).filter(reporter=request.user, reference=reference).first()
+    if own is None:
+        if request.method == "POST":
+            raise Http404
+        case = public_cases().filter(reference=reference).first()
+        if case is None:
+            raise Http404
+        return render(request, "portal/cases/public_detail.html", {"case": public_case(case), **_map_context()})
+
+    bound, stale = None, False
+    if request.method == "POST":
+        bound = TransitionForm(request.POST, request.FILES)
+        if bound.is_valid():
+            data = bound.cleaned_data
+            try:
+                services.case_transition(
+                    actor=request.user, case=own, name=data["name"], version=data["version"],
+                    comment=data["comment"], photos=data["photos"],
+                )
+            except services.StaleVersion:
+                stale = True
+            except ValidationError as exc:
+                add_service_errors(bound, exc, field_map={"action": None})
+            except PermissionDenied:
+                bound.add_error(None, _("You may not do this to this case."))
+            else:
+                return redirect("portal:cases:detail", reference=own.reference)
+        if request.FILES.getlist("photos") and not stale:
+            bound.add_error("photos", RESELECT_PHOTOS)
+        own = case_detail(user=request.user).get(pk=own.pk)
+    photos = list(own.photos.all())
+    events = [
+        {"event": event, "staff": event.actor_id is not None and event.actor_id != own.reporter_id,
+         "photos": [p for p in photos if p.event_id == event.pk]}
+        for event in own.events.all()
+    ]
+    context = {
+        "case": own, "events": events, "photos": photos, "stale": stale,
+        "actions": _transition_forms(request.user, own, bound), **_map_context(),
+    }
+    status = 409 if stale else (400 if bound is not None and bound.errors else 200)
+    return render(request, "portal/cases/detail.html", context, status=status)
+
+
+def public_list(request):
+    form = PublicFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    cases = [public_case(case) for case in public_cases(filters)[:PUBLIC_LIMIT]]
+    markers = [
+        {"lat": c["lat"], "lon": c["lon"], "reference": c["reference"], "category": c["category"],
+         "status": c["status_display"]}
+        for c in cases if c["lat"] and c["lon"]
+    ]
+    return render(request, "portal/cases/public_list.html",
+                  {"form": form, "cases": cases, "markers": markers, **_map_context()})
