@@ -21,6 +21,15 @@ PASSWORD = "Hohhot-grid-2026!"
 EN = {"accept-language": "en"}
 
 
+@pytest.fixture(autouse=True)
+def _deliver_in_process(monkeypatch):
+    """These tests read what was delivered: run the delivery task in-process even when REDIS_URL
+    points Celery at a real broker (CI); the worker round-trip has its own test."""
+    from civic.tasks import deliver_notice
+
+    monkeypatch.setattr(deliver_notice, "delay", lambda *args, **kwargs: deliver_notice.apply(args, kwargs))
+
+
 def _signup(client, **data):
     payload = {"phone": "", "email": "", "password1": PASSWORD, "password2": PASSWORD, **data}
     return client.post("/accounts/signup/", payload, headers=EN)
