@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal import views
+from portal import notices, views
 
 app_name = "portal"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("text-size/", views.text_size, name="text_size"),
     path("accounts/", include("portal.accounts.urls")),
     path("cases/", include("portal.cases.urls")),
+    path("notices/", notices.notice_list, name="notices"),
+    path("notices/<int:pk>/read/", notices.notice_read, name="notice_read"),
 ]
