@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve migrate seed test lint messages bench clean
+.PHONY: install run serve migrate seed test lint messages assets bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: install
 messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --ignore=bench
 	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+# Re-vendor the front-end packages pinned in package.json (the copies are committed; run after a bump).
+assets:
+	npm ci --no-audit --no-fund
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE \
+	  portal/static/portal/vendor/leaflet/
+	cp node_modules/leaflet/dist/images/*.png portal/static/portal/vendor/leaflet/images/
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/browser/vendor/axe-core/
 
 bench: install
 	$(BIN)/python bench/grid_scope.py
