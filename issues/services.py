@@ -7,11 +7,12 @@ commit together or not at all. Permission checks use grid.permissions, like ever
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import MaxLengthValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,13 +27,21 @@ from grid.selectors import locate
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
 from issues.workflow import TRANSITIONS, Transition
 
-__all__ = ["StaleVersion", "case_report", "case_transition", "can_handle", "transitions_for"]
+__all__ = ["AlreadyReported", "StaleVersion", "case_report", "case_transition", "can_handle", "transitions_for"]
 
 REFERENCE_PREFIX = "XC"  # Xincheng district; one prefix per deployment
 
 
 class StaleVersion(ConflictError):
     """The client changed a case it had read at an older version: nothing was changed (HTTP 409)."""
+
+
+class AlreadyReported(Exception):
+    """This reporter's client sent this report before (same client key); `case` is what it created."""
+
+    def __init__(self, case: Case):
+        super().__init__(case.reference)
+        self.case = case
 
 
 #
@@ -166,8 +175,14 @@ def case_report(
     *, actor, category: Category, description: str, lat, lon, address: str = "", grid: GridNode | None = None,
     photos: Sequence[UploadedFile] = (), reporter_public: bool = True, priority: int | None = None,
     resolve_on_spot: bool = False, resolution: str = "", after_photos: Sequence[UploadedFile] = (),
+    client_key: UUID | None = None,
 ) -> Case:
-    """Register a problem where it was seen; optionally handled on the spot by the grid worker."""
+    """Register a problem where it was seen; optionally handled on the spot by the grid worker.
+
+    With a `client_key`, a report this reporter already sent raises AlreadyReported instead of
+    storing a second case, also when both copies arrive at the same moment.
+    """
+    _raise_if_reported(actor, client_key)
     description = (description or "").strip()
     lat, lon = _coordinate(lat), _coordinate(lon)
     errors = {}
@@ -204,14 +219,28 @@ def case_report(
         raise PermissionDenied(_("You may report only in your own area."))
     if resolve_on_spot and kind != ReporterKind.GRID_WORKER:
         raise PermissionDenied(_("Only grid workers handle problems on the spot."))
-    return _save_report(case, actor, now, processed, processed_after, resolve_on_spot, resolution.strip())
+    case.client_key = client_key
+    try:
+        return _save_report(case, actor, now, processed, processed_after, resolve_on_spot, resolution.strip())
+    except IntegrityError:
+        _raise_if_reported(actor, client_key)  # the same report, committed meanwhile by a parallel request
+        raise
+
+
+def _raise_if_reported(actor, client_key: UUID | None) -> None:
+    if client_key is None:
+        return
+    existing = Case.objects.filter(reporter=actor, client_key=client_key).first()
+    if existing is not None:
+        raise AlreadyReported(existing)
 
 
 @transaction.atomic
 def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolution) -> Case:
     case.handling_node = _ancestor_at(case.grid, case.handling_level)
     case.reference = _next_reference(now)
-    case.full_clean(exclude=["reference", "grid_path", "handling_node"])
+    # The client key is left to the unique index: a parallel duplicate must reach the IntegrityError path.
+    case.full_clean(exclude=["reference", "grid_path", "handling_node", "client_key"])
     case.save()
     event = _event(case, actor, "report", "", None)
     _store_photos(case, event, photos, CasePhoto.KIND_REPORT, actor)

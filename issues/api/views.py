@@ -9,6 +9,7 @@ one error shape (a stale version is a 409 and changes nothing).
 import hashlib
 import json
 import re
+import uuid
 
 from django.core.exceptions import ValidationError
 from django.utils.cache import get_conditional_response, patch_cache_control
@@ -91,6 +92,22 @@ def _if_match_version(request, case: Case) -> int | None:
     return int(match["version"])
 
 
+def _idempotency_key(request) -> uuid.UUID | None:
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return None
+    try:
+        return uuid.UUID(header.strip().strip('"'))
+    except ValueError:
+        raise ValidationError({"idempotency_key": _("The Idempotency-Key header must be a UUID.")}) from None
+
+
+_IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="A UUID the client makes per report: sending the same report again (an offline queue retrying) "
+                "answers 200 with the case stored the first time, and the header Idempotent-Replayed: true.",
+)
+
 _IF_MATCH_PARAMETER = OpenApiParameter(
     "If-Match", str, OpenApiParameter.HEADER, required=False,
     description='The ETag of the case as read (W/"<id>-<version>"), instead of `version` in the body.',
@@ -131,7 +148,7 @@ def _with_transitions(cls):
 @extend_schema_view(
     create=extend_schema(
         request={"multipart/form-data": CaseReportMultipartSerializer, "application/json": CaseReportSerializer},
-        responses={201: CaseDetailSerializer},
+        responses={201: CaseDetailSerializer, 200: CaseDetailSerializer}, parameters=[_IDEMPOTENCY_KEY_PARAMETER],
         description="Report a problem: multipart with its photos (`photos`, repeated) in one request, or JSON "
                     "and the photos afterwards with POST cases/{id}/photos/.",
     ),
@@ -170,10 +187,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         return Response(serializer.data, headers={"ETag": case_etag(case)})
 
     def create(self, request, *args, **kwargs):
+        client_key = _idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = services.case_report(actor=request.user, **serializer.validated_data)
-        response = self._detail(case.pk, status.HTTP_201_CREATED)
+        try:
+            case = services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data)
+            response = self._detail(case.pk, status.HTTP_201_CREATED)
+        except services.AlreadyReported as replay:
+            case = replay.case
+            response = self._detail(case.pk, status.HTTP_200_OK)
+            response["Idempotent-Replayed"] = "true"
         response["Location"] = request.build_absolute_uri(f"{case.pk}/")
         return response
 
