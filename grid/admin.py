@@ -12,7 +12,7 @@ from guardian.admin import GuardedModelAdminMixin
 
 from grid import services
 from grid.idnumbers import mask_id_number
-from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident
+from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident, Visit
 from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename
 from grid.selectors import node_ancestors, with_household_counts
 
@@ -367,3 +367,31 @@ class PlaceAdmin(GridRecordAdmin):
     list_filter = ["kind", ("grid", ScopedRelatedFieldListFilter)]
     search_fields = ["name", "address"]
 
+
+#
+# Patrols
+#
+
+
+@admin.register(Visit)
+class VisitAdmin(GridRecordAdmin):
+    """Visits are recorded in the field (grid.services.visit_record); here they are only read."""
+
+    list_display = ["visited_at", "target", "outcome", "visitor", "grid"]
+    list_filter = ["outcome", "visited_at", ("grid", ScopedRelatedFieldListFilter)]
+    list_select_related = ["grid", "household", "place", "visitor"]
+    search_fields = ["household__address", "household__head_name", "place__name", "note"]
+    fields = ["visited_at", "household", "place", "grid", "visitor", "outcome", "note"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("visited"))
+    def target(self, visit):
+        return str(visit.target)

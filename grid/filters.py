@@ -5,10 +5,12 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from grid.models import Department, GridNode, Household, Level, Place, PlaceKind, Post, Role
+from grid.models import Department, GridNode, Household, Level, Place, PlaceKind, Post, Role, Visit, VisitOutcome
 from grid.permissions import path_prefix_q, scope
 
-__all__ = ["DepartmentFilter", "HouseholdFilter", "NodeFilter", "PlaceFilter", "PostFilter", "SubtreeFilter"]
+__all__ = [
+    "DepartmentFilter", "HouseholdFilter", "NodeFilter", "PlaceFilter", "PostFilter", "SubtreeFilter", "VisitFilter",
+]
 
 
 def _visible_nodes(request):
@@ -83,3 +85,20 @@ class PlaceFilter(django_filters.FilterSet):
     class Meta:
         model = Place
         fields = ["kind", "node"]
+
+
+class VisitFilter(django_filters.FilterSet):
+    node = SubtreeFilter(field_name="grid_path", label=_("under node"))
+    # Plain ids: the list is scoped already, so an id outside the user's grants finds nothing, and
+    # no query is spent checking that the id exists.
+    household = django_filters.NumberFilter(field_name="household_id", label=_("household"))
+    place = django_filters.NumberFilter(field_name="place_id", label=_("place"))
+    outcome = django_filters.ChoiceFilter(choices=VisitOutcome.choices)
+    visited_after = django_filters.IsoDateTimeFilter(field_name="visited_at", lookup_expr="gte",
+                                                     label=_("visited at or after"))
+    visited_before = django_filters.IsoDateTimeFilter(field_name="visited_at", lookup_expr="lt",
+                                                      label=_("visited before"))
+
+    class Meta:
+        model = Visit
+        fields = ["node", "household", "place", "outcome", "visited_after", "visited_before"]

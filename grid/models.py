@@ -5,10 +5,13 @@ Every record that hangs off a grid carries its grid's materialized path (``grid_
 collation, so that "everything under node N" is an index range scan on the record's own table.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node
@@ -30,6 +33,8 @@ __all__ = [
     "Post",
     "Resident",
     "Role",
+    "Visit",
+    "VisitOutcome",
 ]
 
 
@@ -90,6 +95,7 @@ class GridNode(MP_Node):
             ("change_registry", _("Can change the registry")),
             ("view_personal_id", _("Can see unmasked resident ID numbers")),
             ("manage_posts", _("Can post staff")),
+            ("record_visit", _("Can record patrol visits to households and places")),
         ]
 
     def __str__(self):
@@ -340,3 +346,76 @@ class Place(GridRecord):
 
     def __str__(self):
         return self.name
+
+
+#
+# Patrols: grid workers' visits to the households and places of their grid (入户走访)
+#
+
+
+# A phone's clock may run a little ahead of the server's; a visit later than this is a wrong date.
+VISIT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class VisitOutcome(models.TextChoices):
+    ALL_WELL = "all_well", _("all well")
+    PROBLEM_FOUND = "problem_found", _("problem found")
+    NOBODY_HOME = "nobody_home", _("nobody home")
+
+
+class Visit(GridRecord):
+    """One patrol visit to a household or a place; its grid is the visited record's grid."""
+
+    # The composite indexes below serve these foreign keys' lookups too, so they get none of their own.
+    # A household or place taken off the registry takes its visits with it, as it does its residents.
+    household = models.ForeignKey(
+        Household, verbose_name=_("household"), on_delete=models.CASCADE, related_name="visits",
+        null=True, blank=True, db_index=False,
+    )
+    place = models.ForeignKey(
+        Place, verbose_name=_("place"), on_delete=models.CASCADE, related_name="visits",
+        null=True, blank=True, db_index=False,
+    )
+    visitor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("visitor"), on_delete=models.PROTECT, related_name="visits"
+    )
+    visited_at = models.DateTimeField(_("visited at"), default=timezone.now, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=VisitOutcome.choices)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta(GridRecord.Meta):
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["-visited_at", "-id"]
+        # "The last visit of this household" (id breaks ties) is the first entry of its index range.
+        indexes = [
+            *GridRecord.Meta.indexes,
+            models.Index(fields=["household", "-visited_at", "-id"], name="grid_visit_household_last",
+                         condition=models.Q(household__isnull=False)),
+            models.Index(fields=["place", "-visited_at", "-id"], name="grid_visit_place_last",
+                         condition=models.Q(place__isnull=False)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(household__isnull=False, place__isnull=True)
+                | models.Q(household__isnull=True, place__isnull=False),
+                name="grid_visit_household_xor_place",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.target} · {self.get_outcome_display()}"
+
+    @property
+    def target(self) -> Household | Place | None:
+        return self.household if self.household_id else self.place
+
+    def clean(self):
+        super().clean()
+        if bool(self.household_id) == bool(self.place_id):
+            message = _("A visit is to one household or one place.")
+            raise ValidationError({"household": message, "place": message})
+        if self.grid_id and self.target.grid_id != self.grid_id:
+            raise ValidationError({"grid": _("A visit is recorded in the grid of what was visited.")})
+        if self.visited_at and self.visited_at > timezone.now() + VISIT_CLOCK_SKEW:
+            raise ValidationError({"visited_at": _("A visit cannot be in the future.")})

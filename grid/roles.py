@@ -15,16 +15,19 @@ NODE_PERMISSIONS = (
     "change_registry",
     "view_personal_id",
     "manage_posts",
+    "record_visit",
 )
 
 _FIELD = {"view_gridnode", "view_registry", "change_registry"}
 _COMMUNITY = _FIELD | {"change_gridnode", "manage_posts"}
 _STREET = _COMMUNITY | {"add_gridnode"}
 _DISTRICT = _STREET | {"delete_gridnode"}
+# Those who walk the grid visit its households and places: grid workers, and community staff.
+_PATROL = {"record_visit"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.GRID_WORKER: frozenset(_FIELD),
-    Role.COMMUNITY_DIRECTOR: frozenset(_COMMUNITY),
+    Role.GRID_WORKER: frozenset(_FIELD | _PATROL),
+    Role.COMMUNITY_DIRECTOR: frozenset(_COMMUNITY | _PATROL),
     Role.STREET_OFFICER: frozenset(_STREET),
     Role.DISTRICT_COMMANDER: frozenset(_DISTRICT),
     Role.DEPARTMENT_STAFF: frozenset({"view_gridnode", "view_registry"}),

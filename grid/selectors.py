@@ -1,22 +1,27 @@
 """Reads of the grid, each starting from grid.permissions.scope."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Concat, Length, Substr
 
 from grid.geo import contains
-from grid.models import Department, GridNode, Household, Level, Place, Post
-from grid.permissions import PATH_END, scope
+from grid.models import Department, GridNode, Household, Level, Place, Post, Visit, VisitOutcome
+from grid.permissions import PATH_END, path_prefix_q, scope
 
 __all__ = [
+    "PatrolItem",
     "department_list",
     "household_list",
     "locate",
     "node_ancestors",
     "node_list",
+    "patrol_list",
     "place_list",
     "post_list",
+    "visit_list",
     "with_household_counts",
 ]
 
@@ -66,3 +71,82 @@ def locate(lat: float | Decimal, lon: float | Decimal) -> GridNode | None:
         if contains(node.boundary, lat, lon):
             return node
     return None
+
+
+#
+# Patrols
+#
+
+
+def visit_list(*, user) -> QuerySet:
+    """Visits the user may see, newest first."""
+    return scope(Visit.objects.select_related("grid", "household", "place", "visitor"), user)
+
+
+@dataclass(frozen=True)
+class PatrolItem:
+    """A household or place on a patrol list, with what its visits so far say."""
+
+    kind: str  # "household" or "place"
+    id: int
+    name: str
+    grid_id: int
+    grid_name: str
+    last_visited_at: datetime | None
+    last_outcome: str | None  # a VisitOutcome value
+    visit_count: int
+
+    @property
+    def last_outcome_label(self) -> str:
+        return VisitOutcome(self.last_outcome).label if self.last_outcome else ""
+
+
+def _with_visit_summary(records: QuerySet, kind: str) -> QuerySet:
+    # Each subquery reads the first entries of the record's (kind, -visited_at, -id) index. Only
+    # last_visited_at is a sort key: PostgreSQL evaluates the other two for the kept rows alone.
+    visits = Visit.objects.filter(**{kind: OuterRef("pk")}).order_by("-visited_at", "-id")
+    count = visits.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
+    return records.annotate(
+        last_visited_at=Subquery(visits.values("visited_at")[:1]),
+        last_outcome=Subquery(visits.values("outcome")[:1]),
+        visit_count=Coalesce(Subquery(count), 0),
+    )
+
+
+def _patrol_order(row: dict) -> tuple:
+    """Never visited first, then the oldest last visit; registry order breaks ties (as in SQL)."""
+    visited = row["last_visited_at"]
+    return (visited is not None, visited or datetime.min, row["grid_path"], row["kind"], row["id"])
+
+
+def _patrol_rows(model, kind: str, *, user, grid: GridNode | None, limit: int, name_fields: tuple) -> list[dict]:
+    records = scope(model.objects.all(), user)
+    if grid is not None:
+        records = records.filter(path_prefix_q("grid_path", [grid.path]))
+    rows = (
+        _with_visit_summary(records, kind)
+        .order_by(F("last_visited_at").asc(nulls_first=True), "grid_path", "id")
+        .values("id", "grid_id", "grid_path", "last_visited_at", "last_outcome", "visit_count", *name_fields,
+                grid_name=F("grid__name"))[:limit]
+    )
+    return [{**row, "kind": kind} for row in rows]
+
+
+def _household_name(row: dict) -> str:
+    return f"{row['address']} · {row['head_name']}" if row["head_name"] else row["address"]
+
+
+def patrol_list(*, user, grid: GridNode | None = None, limit: int = 50) -> list[PatrolItem]:
+    """The households and places in the user's scope (or in `grid`'s subtree, within it) that need a
+    visit most: never visited first, then by oldest last visit. One query per kind, whatever the scope."""
+    rows = _patrol_rows(Household, "household", user=user, grid=grid, limit=limit, name_fields=("address", "head_name"))
+    rows += _patrol_rows(Place, "place", user=user, grid=grid, limit=limit, name_fields=("name",))
+    rows.sort(key=_patrol_order)
+    return [
+        PatrolItem(
+            kind=row["kind"], id=row["id"], name=_household_name(row) if row["kind"] == "household" else row["name"],
+            grid_id=row["grid_id"], grid_name=row["grid_name"], last_visited_at=row["last_visited_at"],
+            last_outcome=row["last_outcome"], visit_count=row["visit_count"],
+        )
+        for row in rows[:limit]
+    ]

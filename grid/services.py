@@ -2,6 +2,7 @@
 through grid.permissions and runs in one transaction."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
 from grid.fields import GridPathField
-from grid.models import CODE_DIGITS, GridNode, Household, Level, Post, Resident
+from grid.models import CODE_DIGITS, GridNode, Household, Level, Place, Post, Resident, Visit
 from grid.permissions import PATH_END, forget_grants, require
 from grid.roles import ROLE_PERMISSIONS
 
@@ -28,6 +29,7 @@ __all__ = [
     "posts_sync_grants",
     "record_delete",
     "record_save",
+    "visit_record",
 ]
 
 # Any fixed 64-bit number: the advisory lock that serialises moves of the tree on PostgreSQL.
@@ -243,6 +245,39 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
         resident.full_clean()
         resident.save()
     return household
+
+
+#
+# Patrols
+#
+
+
+def _visit_target(household: Household | None, place: Place | None) -> Household | Place:
+    if (household is None) == (place is None):
+        message = _("A visit is to one household or one place.")
+        raise ValidationError({"household": message, "place": message})
+    target = household or place
+    # The visit lands where the record is registered now, whatever the caller's copy says.
+    return type(target)._base_manager.select_related("grid").get(pk=target.pk)
+
+
+@transaction.atomic
+def visit_record(
+    *, actor, household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
+    visited_at: datetime | None = None,
+) -> Visit:
+    """Record the actor's visit to a household or a place, in that record's grid."""
+    target = _visit_target(household, place)
+    visit = Visit(grid=target.grid, outcome=outcome, note=note, **{target._meta.model_name: target})
+    if visited_at is not None:
+        visit.visited_at = visited_at
+    require(actor, "add", visit)
+    visit.visitor = actor  # only now: an anonymous actor cannot even be assigned
+    # The foreign keys come from rows just read, and clean() checks the one-target rule: no
+    # need for a query per key and another for the check constraint.
+    visit.full_clean(exclude=["grid", "household", "place", "visitor"])
+    visit.save()
+    return visit
 
 
 @transaction.atomic

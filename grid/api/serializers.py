@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from grid.idnumbers import mask_id_number, validate_id_number
-from grid.models import Building, Department, GridNode, Household, Level, Place, Post, Resident
+from grid.models import Building, Department, GridNode, Household, Level, Place, Post, Resident, Visit
 from grid.permissions import can, scope
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "PlaceSerializer",
     "PostSerializer",
     "ResidentSerializer",
+    "VisitSerializer",
 ]
 
 
@@ -153,3 +154,25 @@ class PlaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Place
         fields = ["id", "grid", "kind", "name", "address", "contact_phone", "lat", "lon"]
+
+
+#
+# Patrols
+#
+
+
+class VisitSerializer(serializers.ModelSerializer):
+    household = ScopedPrimaryKeyRelatedField(queryset=Household.objects.all(), required=False, allow_null=True)
+    place = ScopedPrimaryKeyRelatedField(queryset=Place.objects.all(), required=False, allow_null=True)
+    target_name = serializers.CharField(source="target", read_only=True)
+    visitor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    outcome_display = serializers.CharField(source="get_outcome_display", read_only=True)
+
+    class Meta:
+        model = Visit
+        fields = [
+            "id", "grid", "household", "place", "target_name", "visitor", "visited_at", "outcome", "outcome_display",
+            "note",
+        ]
+        read_only_fields = ["grid"]
+        extra_kwargs = {"visited_at": {"help_text": "When the visit took place; defaults to now."}}

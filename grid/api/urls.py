@@ -8,5 +8,6 @@ router.register("departments", views.DepartmentViewSet, basename="department")
 router.register("posts", views.PostViewSet, basename="post")
 router.register("households", views.HouseholdViewSet, basename="household")
 router.register("places", views.PlaceViewSet, basename="place")
+router.register("visits", views.VisitViewSet, basename="visit")
 
 urlpatterns = router.urls

@@ -14,12 +14,13 @@ from grid.api.serializers import (
     NodeUpdateSerializer,
     PlaceSerializer,
     PostSerializer,
+    VisitSerializer,
 )
 from grid.api.viewsets import ScopedActionPermission, ScopedModelViewSet
-from grid.filters import DepartmentFilter, HouseholdFilter, NodeFilter, PlaceFilter, PostFilter
+from grid.filters import DepartmentFilter, HouseholdFilter, NodeFilter, PlaceFilter, PostFilter, VisitFilter
 from grid.models import GridNode, Household
 
-__all__ = ["DepartmentViewSet", "HouseholdViewSet", "NodeViewSet", "PlaceViewSet", "PostViewSet"]
+__all__ = ["DepartmentViewSet", "HouseholdViewSet", "NodeViewSet", "PlaceViewSet", "PostViewSet", "VisitViewSet"]
 
 
 class NodeViewSet(ScopedModelViewSet):
@@ -120,3 +121,18 @@ class PlaceViewSet(ScopedModelViewSet):
     filterset_class = PlaceFilter
     search_fields = ["name", "address"]
     ordering_fields = ["id", "name"]
+
+
+class VisitViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    """Patrol visits to households and places, newest first. A visit is recorded, never edited."""
+
+    permission_classes = [ScopedActionPermission]
+    serializer_class = VisitSerializer
+    filterset_class = VisitFilter
+    ordering_fields = ["visited_at", "id"]
+
+    def get_queryset(self):
+        return selectors.visit_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.visit_record(actor=self.request.user, **serializer.validated_data)

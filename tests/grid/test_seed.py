@@ -31,13 +31,14 @@ from grid.models import (
     Post,
     Resident,
     Role,
+    Visit,
 )
 from grid.permissions import PATH_END, can
-from grid.selectors import locate
+from grid.selectors import locate, patrol_list
 
 DEMO_USERS = ("admin", "district", "street", "street2", "director", "worker", "worker2", "dept", "citizen")
 COUNTED = (GridNode, Household, Resident, Place, Estate, Building, Department, Post, GridNodeUserObjectPermission,
-           GridNodeGroupObjectPermission)
+           GridNodeGroupObjectPermission, Visit)
 
 
 # Reference data created by migrations: the seed and guardian need it.
@@ -179,6 +180,23 @@ class TestDemoCity:
         assert not can(user(username="worker"), "view_personal_id", household)
         assert can(user(username="worker"), "view", household)
         assert not can(user(username="worker2"), "view", household)
+
+    def test_patrol_visits(self, db):
+        community = GridNode.objects.get(code=demo.XINGHUO_CODE)
+        visits = subtree(Visit.objects.select_related("household", "place"), "grid_path", community)
+        assert visits.count() > 500
+        assert not Visit.objects.exclude(grid_path__startswith=community.path).exists()
+        for visit in visits.order_by("?")[:50]:
+            visit.full_clean()
+            assert visit.target.grid_id == visit.grid_id
+            assert Post.objects.filter(user=visit.visitor_id, node=visit.grid_id, role=Role.GRID_WORKER).exists()
+        worker = get_user_model().objects.get(username="worker")
+        items = patrol_list(user=worker)
+        never = [item for item in items if item.last_visited_at is None]
+        assert 0 < len(never) < len(items), "the worker's list shows unvisited households, then the oldest visits"
+        assert items[: len(never)] == never
+        visited = [item.last_visited_at for item in items[len(never):]]
+        assert visited == sorted(visited)
 
     def test_a_second_run_creates_nothing(self, db):
         before = row_counts()

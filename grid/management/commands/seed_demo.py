@@ -52,6 +52,9 @@ class Command(BaseCommand):
             self.stdout.write(f"The demo city {demo.CITY_CODE} exists; structure left as it is.")
         accounts = demo.ensure_demo_accounts(actor=admin, hashed=hashed)
         self.stdout.write(f"{accounts} demo accounts ready, password {demo.DEMO_PASSWORD!r}.")
+        visits = demo.ensure_demo_visits(progress=self._progress)
+        if visits:
+            self.stdout.write(f"Recorded {visits} past patrol visits in Xinghuo Lane.")
         # Demo data of the apps above grid (registered with demo.register_seeder).
         for message in demo.run_seeders(actor=admin):
             self.stdout.write(message)
