@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "services.billing",
     "services.booking",
     "portal",
+    "field",
     "axes",
 ]
 

@@ -382,6 +382,8 @@ class Visit(GridRecord):
     visited_at = models.DateTimeField(_("visited at"), default=timezone.now, db_index=True)
     outcome = models.CharField(_("outcome"), max_length=20, choices=VisitOutcome.choices)
     note = models.CharField(_("note"), max_length=500, blank=True)
+    # Made by the form the visitor filled in: a double tap or a resent form records one visit.
+    client_key = models.UUIDField(_("client key"), null=True, blank=True, editable=False)
 
     class Meta(GridRecord.Meta):
         verbose_name = _("visit")
@@ -401,6 +403,8 @@ class Visit(GridRecord):
                 | models.Q(household__isnull=True, place__isnull=False),
                 name="grid_visit_household_xor_place",
             ),
+            models.UniqueConstraint(fields=["visitor", "client_key"], condition=models.Q(client_key__isnull=False),
+                                    name="grid_visit_client_key_once"),
         ]
 
     def __str__(self):

@@ -14,6 +14,7 @@ from grid.permissions import PATH_END, path_prefix_q, scope
 __all__ = [
     "PatrolItem",
     "department_list",
+    "grid_centre",
     "household_list",
     "locate",
     "node_ancestors",
@@ -59,6 +60,18 @@ def household_list(*, user) -> QuerySet:
 
 def place_list(*, user) -> QuerySet:
     return scope(Place.objects.select_related("grid"), user)
+
+
+def grid_centre(node: GridNode) -> tuple[Decimal, Decimal] | tuple[None, None]:
+    """The point that stands for a whole node (a report without a location fix, a sensitive case shown
+    publicly): its centroid, else the middle of its bounding box; (None, None) without either."""
+    if node.centroid_lat is not None and node.centroid_lon is not None:
+        return node.centroid_lat, node.centroid_lon
+    if None in (node.min_lat, node.max_lat, node.min_lon, node.max_lon):
+        return None, None
+    quantum = Decimal("0.000001")  # the precision of the centroid fields
+    return (Decimal(str((node.min_lat + node.max_lat) / 2)).quantize(quantum),
+            Decimal(str((node.min_lon + node.max_lon) / 2)).quantize(quantum))
 
 
 def locate(lat: float | Decimal, lon: float | Decimal) -> GridNode | None:

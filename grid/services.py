@@ -3,10 +3,11 @@ through grid.permissions and runs in one transaction."""
 
 from collections.abc import Iterable
 from datetime import datetime
+from uuid import UUID
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Length, Substr
 from django.utils.translation import gettext as _
@@ -264,19 +265,39 @@ def _visit_target(household: Household | None, place: Place | None) -> Household
 @transaction.atomic
 def visit_record(
     *, actor, household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
-    visited_at: datetime | None = None,
+    visited_at: datetime | None = None, client_key: UUID | None = None,
 ) -> Visit:
-    """Record the actor's visit to a household or a place, in that record's grid."""
+    """Record the actor's visit to a household or a place, in that record's grid. With a `client_key`
+    the actor already used, the visit recorded then is returned and nothing new is stored."""
     target = _visit_target(household, place)
     visit = Visit(grid=target.grid, outcome=outcome, note=note, **{target._meta.model_name: target})
     if visited_at is not None:
         visit.visited_at = visited_at
     require(actor, "add", visit)
     visit.visitor = actor  # only now: an anonymous actor cannot even be assigned
+    visit.client_key = client_key
     # The foreign keys come from rows just read, and clean() checks the one-target rule: no
-    # need for a query per key and another for the check constraint.
-    visit.full_clean(exclude=["grid", "household", "place", "visitor"])
-    visit.save()
+    # need for a query per key and another for the check constraint. The key is left to the
+    # unique index, which also settles two copies arriving at once.
+    visit.full_clean(exclude=["grid", "household", "place", "visitor", "client_key"])
+    return _recorded_before(actor, client_key) or _save_once(visit)
+
+
+def _recorded_before(actor, client_key: UUID | None) -> Visit | None:
+    if client_key is None:
+        return None
+    return Visit.objects.filter(visitor=actor, client_key=client_key).first()
+
+
+def _save_once(visit: Visit) -> Visit:
+    try:
+        with transaction.atomic():
+            visit.save()
+    except IntegrityError:
+        earlier = _recorded_before(visit.visitor, visit.client_key)
+        if earlier is None:
+            raise
+        return earlier
     return visit
 
 

@@ -3,10 +3,11 @@ which lets a citizen see the cases they reported and staff the cases of their su
 
 from django.db.models import Prefetch, QuerySet
 
-from grid.permissions import scope
+from grid.models import GridNode, Level
+from grid.permissions import rule_for, scope, scope_by_codename
 from issues.models import Case, CaseEvent, Category
 
-__all__ = ["case_detail", "case_list", "category_descendant_ids", "category_list"]
+__all__ = ["case_detail", "case_list", "category_descendant_ids", "category_list", "report_grid_list"]
 
 
 #
@@ -49,3 +50,14 @@ def case_detail(*, user) -> QuerySet:
     """case_list plus the timeline and the photos: a fixed number of queries whatever their length."""
     events = CaseEvent.objects.select_related("actor", "department").order_by("id")
     return case_list(user=user).prefetch_related(Prefetch("events", queryset=events), "photos")
+
+
+#
+# Where a case may be reported
+#
+
+
+def report_grid_list(*, user) -> QuerySet:
+    """The grids where the user may report a case: those case_report's own permission check accepts."""
+    grids = GridNode.objects.filter(level=Level.GRID).order_by("path")
+    return scope_by_codename(grids, user, rule_for(Case).actions["add"])

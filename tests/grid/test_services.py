@@ -302,6 +302,16 @@ def test_locate_skips_a_bounding_box_hit_outside_the_polygon(city):
     assert selectors.locate(40.885, 111.655) is None  # in the box, outside the triangle
 
 
+def test_grid_centre_is_the_centroid_else_the_middle_of_the_box(city):
+    grid = city.nodes["A1g1"]
+    assert selectors.grid_centre(grid) == (Decimal("40.825000"), Decimal("111.616666"))
+    grid.centroid_lat, grid.centroid_lon = Decimal("40.81"), Decimal("111.61")
+    assert selectors.grid_centre(grid) == (Decimal("40.81"), Decimal("111.61"))
+    grid.centroid_lat = grid.boundary = None
+    grid.min_lat = None
+    assert selectors.grid_centre(grid) == (None, None)
+
+
 def test_node_list_annotates_parent_and_household_counts(city):
     nodes = {n.pk: n for n in selectors.node_list(user=city.users["district"])}
     assert nodes[city.nodes["district"].pk].household_count == 5

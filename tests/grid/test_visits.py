@@ -6,6 +6,7 @@ The city is tests/grid/conftest.py's: `worker` walks A1g1, `director` community 
 household and a place.
 """
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -461,3 +462,20 @@ def test_schema_documents_the_visits_api(db):
     parameters = {parameter["name"] for parameter in operations["get"]["parameters"]}
     assert {"node", "household", "place", "outcome", "visited_after", "visited_before"} <= parameters
     assert operations["post"]["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+
+
+#
+# Once per client key (a double tap, a resent form); between parallel connections: tests/test_visit_once.py
+#
+
+
+def test_a_client_key_records_one_visit_per_visitor(city):
+    target, key = Household.objects.get(grid=city.nodes["A1g1"]), uuid.uuid4()
+    worker, director = city.users["worker"], city.users["director"]
+    first = services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
+    again = services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
+    theirs = services.visit_record(actor=director, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
+    assert again == first and theirs != first
+    services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL)
+    assert Visit.objects.count() == 3
+
