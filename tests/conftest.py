@@ -37,6 +37,14 @@ def city(db):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """A fast hasher for every test (a live server shares these settings): the test city's ten users
+    cost seconds each time with the real one, and no test is about the hashing itself. The real one
+    stays second, to check hashes made outside a test (the demo accounts' shared hash)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploads (case photos, demo photos) go to a per-test folder, never into the repository."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -9,7 +9,7 @@ from issues.models import Case
 from issues.selectors import category_list
 from portal.cases.selectors import area_choices
 
-__all__ = ["PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors"]
+__all__ = ["NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors"]
 
 RESELECT_PHOTOS = _("Please choose your photos again: a browser cannot keep selected files after an error.")
 
@@ -74,6 +74,13 @@ class PublicFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["area"].label_from_instance = lambda node: node.name
+
+
+class NearbyForm(forms.Form):
+    """The position the home page's "near me" control sends (from the browser's geolocation)."""
+
+    lat = forms.FloatField(min_value=-90, max_value=90)
+    lon = forms.FloatField(min_value=-180, max_value=180)
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError, *, field_map: dict | None = None) -> None:

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from issues import services
@@ -60,6 +61,11 @@ def my_cases(request):
     return render(request, "portal/cases/my_cases.html", {"cases": cases})
 
 
+def _transition_ids(name: str) -> str:
+    """Element ids per action: one page shows several of these forms, and a label must find its field."""
+    return f"id_{slugify(name)}_%s"
+
+
 def _transition_forms(user, case: Case, bound: TransitionForm | None) -> list:
     """One form per action issues.services offers this user (of those a citizen's page knows)."""
     forms = []
@@ -69,7 +75,8 @@ def _transition_forms(user, case: Case, bound: TransitionForm | None) -> list:
         if bound is not None and bound.data.get("name") == transition.name:
             form = bound
         else:
-            form = TransitionForm(initial={"name": transition.name, "version": case.version})
+            form = TransitionForm(initial={"name": transition.name, "version": case.version},
+                                  auto_id=_transition_ids(transition.name))
         forms.append({"transition": transition, "form": form})
     return forms
 
@@ -89,7 +96,7 @@ def case_page(request, reference):
 
     bound, stale = None, False
     if request.method == "POST":
-        bound = TransitionForm(request.POST, request.FILES)
+        bound = TransitionForm(request.POST, request.FILES, auto_id=_transition_ids(request.POST.get("name", "")))
         if bound.is_valid():
             data = bound.cleaned_data
             try:

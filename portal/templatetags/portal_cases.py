@@ -1,13 +1,16 @@
-"""Template tags for the portal's home page (portal.views.home passes no context of its own)."""
+"""Template filters of the portal's case pages."""
 
 from django import template
-
-from portal.cases.selectors import public_case, public_cases
+from django.template.defaultfilters import floatformat
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
 
-@register.simple_tag
-def recent_public_cases(limit: int = 10) -> list[dict]:
-    """The safe fields of the most recent public cases."""
-    return [public_case(case) for case in public_cases()[:limit]]
+@register.filter
+def distance(metres: float) -> str:
+    """A distance in the page's language: "350 m" (to 10 m) under a kilometre, "1.2 km" above."""
+    rounded = round(metres, -1)
+    if rounded < 1000:
+        return _("%(metres)s m") % {"metres": floatformat(rounded, 0)}
+    return _("%(km)s km") % {"km": floatformat(metres / 1000, -1)}

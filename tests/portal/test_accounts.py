@@ -83,7 +83,7 @@ def test_a_wrong_code_is_refused_next_to_the_field_and_keeps_what_was_typed(clie
         return
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'id="id_code-errors"' in body and "The code is wrong. Attempts left: 4." in body
+    assert 'id="id_code_error"' in body and "The code is wrong. Attempts left: 4." in body
     assert 'value="000000"' in body
     assert not User.objects.get(pk=user.pk).is_active
 
@@ -137,7 +137,7 @@ def test_a_taken_phone_is_a_field_error_and_keeps_what_was_typed(client):
     response = _signup(client, phone="+8613900000001", email="new@example.cn")
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'id="id_phone-errors"' in body and "This phone number already has an account" in body
+    assert 'id="id_phone_error"' in body and "This phone number already has an account" in body
     assert 'value="+8613900000001"' in body and 'value="new@example.cn"' in body
     assert User.objects.count() == 1
 
@@ -146,14 +146,14 @@ def test_the_taken_phone_message_speaks_the_users_language(client):
     _citizen(phone="13900000001")
     data = {"phone": "13900000001", "password1": PASSWORD, "password2": PASSWORD}
     body = client.post("/accounts/signup/", data, headers={"accept-language": "zh-hans"}).content.decode()
-    assert 'lang="zh-hans"' in body and 'id="id_phone-errors"' in body
+    assert 'lang="zh-hans"' in body and 'id="id_phone_error"' in body
 
 
 def test_signup_needs_a_phone_or_an_email_and_a_good_password(client):
     body = _signup(client).content.decode()
     assert "Enter a phone number or an e-mail address." in body
     body = _signup(client, phone="13800000000", password1="123", password2="123").content.decode()
-    assert 'id="id_password1-errors"' in body
+    assert 'id="id_password1_error"' in body
     assert not User.objects.exists()
 
 
@@ -247,7 +247,7 @@ def test_phone_only_citizens_reset_their_password_with_an_sms_code(client):
     wrong = "111111" if code != "111111" else "222222"
     data = {"code": wrong, "new_password1": new, "new_password2": new}
     body = client.post("/accounts/phone-reset/code/", data, headers=EN).content.decode()
-    assert 'id="id_code-errors"' in body and "The code is wrong" in body and f'value="{wrong}"' in body
+    assert 'id="id_code_error"' in body and "The code is wrong" in body and f'value="{wrong}"' in body
 
     response = client.post("/accounts/phone-reset/code/", {**data, "code": code})
     assert response.status_code == 302 and response["Location"] == "/accounts/login/"
@@ -256,7 +256,7 @@ def test_phone_only_citizens_reset_their_password_with_an_sms_code(client):
     # The code worked once.
     client.post("/accounts/phone-reset/", {"phone": "13900000002"})
     body = client.post("/accounts/phone-reset/code/", {**data, "code": code}, headers=EN).content.decode()
-    assert 'id="id_code-errors"' in body
+    assert 'id="id_code_error"' in body
 
 
 def test_a_phone_reset_for_an_unknown_number_looks_the_same(client):

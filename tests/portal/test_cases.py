@@ -93,7 +93,7 @@ def test_bad_input_keeps_what_was_typed_and_creates_nothing(city, categories, cl
     form = response.context["form"]
     assert form.errors.get(field), form.errors
     html = response.content.decode()
-    assert f'id="id_{field}-errors"' in html
+    assert f'id="id_{field}_error"' in html and f'aria-describedby="id_{field}_error"' in html
     if needle:
         assert needle in html.lower()
     assert "星火巷 12 号门口" in html  # the address typed is kept
@@ -160,7 +160,7 @@ def test_dispute_needs_a_comment_and_reopens_the_case(city, categories, client, 
     assert response.status_code == 400
     case.refresh_from_db()
     assert case.status == Status.RESOLVED
-    assert 'id="id_comment-errors"' in response.content.decode()
+    assert 'id="id_reopen_comment_error"' in response.content.decode()
     response = client.post(f"/cases/{case.reference}/", {"name": "reopen", "version": case.version,
                                                           "comment": "还是不亮", "photos": [jpeg_upload()]})
     assert response.status_code == 302

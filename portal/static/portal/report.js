@@ -7,7 +7,9 @@
 
   function baseMap(el, center, zoom) {
     el.hidden = false;
-    var map = L.map(el).setView(center, zoom);
+    // Leaflet's own zoom buttons are labelled in English: these take the page's language.
+    var map = L.map(el, { zoomControl: false }).setView(center, zoom);
+    L.control.zoom({ zoomInTitle: el.dataset.labelZoomIn, zoomOutTitle: el.dataset.labelZoomOut }).addTo(map);
     L.tileLayer(el.dataset.tileUrl, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
     return map;
   }
@@ -24,7 +26,13 @@
     var place = function (la, lo, pan) {
       if (!map) { return; }
       var point = [la, lo];
-      if (marker) { marker.setLatLng(point); } else { marker = L.marker(point).addTo(map); }
+      if (marker) {
+        marker.setLatLng(point);
+      } else {
+        // Not a control (the map and the inputs are): no Tab stop, and named in the page's language.
+        marker = L.marker(point, { interactive: false, keyboard: false, alt: reportMap.dataset.labelMarker });
+        marker.addTo(map);
+      }
       if (pan) { map.setView(point, Math.max(map.getZoom(), 16)); }
     };
     var fill = function (la, lo) {
@@ -79,7 +87,7 @@
         link.textContent = item.reference;
         popup.appendChild(link);
         popup.appendChild(document.createTextNode(" · " + item.category + " · " + item.status));
-        L.marker(point).addTo(m).bindPopup(popup);
+        L.marker(point, { alt: item.reference + " · " + item.category }).addTo(m).bindPopup(popup);
       });
       if (bounds.length > 1) { m.fitBounds(bounds, { padding: [20, 20], maxZoom: 16 }); }
     }
