@@ -37,7 +37,7 @@ messages: install
 # Re-vendor the front-end packages pinned in package.json (the copies are committed; run after a bump).
 assets:
 	npm ci --no-audit --no-fund
-	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE \
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.js.map node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE \
 	  portal/static/portal/vendor/leaflet/
 	cp node_modules/leaflet/dist/images/*.png portal/static/portal/vendor/leaflet/images/
 	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/browser/vendor/axe-core/
