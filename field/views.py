@@ -28,7 +28,7 @@ from grid.selectors import patrol_list
 from issues import services
 from issues.models import Case
 from issues.selectors import case_detail
-from portal.cases.forms import RESELECT_PHOTOS, add_service_errors
+from portal.cases.forms import RESELECT_PHOTOS, add_service_errors, transition_forms, transition_ids
 
 __all__ = ["LoginView", "LogoutView", "case_page", "home", "manifest", "patrol", "report", "service_worker", "visit"]
 
@@ -102,7 +102,7 @@ def case_page(request, pk):
     case = get_object_or_404(case_detail(user=request.user), pk=pk)
     bound, stale = None, False
     if request.method == "POST":
-        bound = ActionForm(request.POST, request.FILES, auto_id=_auto_id(request.POST.get("name", "")))
+        bound = ActionForm(request.POST, request.FILES, auto_id=transition_ids(request.POST.get("name", "")))
         if bound.is_valid():
             data = bound.cleaned_data
             try:
@@ -151,25 +151,11 @@ def _refused(bound: ActionForm | None, actions: list[dict]) -> list[str]:
     return [message for messages in bound.errors.values() for message in messages]
 
 
-def _auto_id(name: str) -> str:
-    # One form per action on the page: their fields need distinct ids.
-    return f"{name if name in ACTIONS else 'action'}-%s"
-
-
 def _actions(user, case: Case, bound: ActionForm | None) -> list[dict]:
     """One form per action issues.services offers this user now (of those the field app offers)."""
-    actions = []
-    for transition in services.transitions_for(user, case):
-        if transition.name not in ACTIONS:
-            continue
-        if bound is not None and bound.data.get("name") == transition.name:
-            form = bound
-        else:
-            form = ActionForm(initial={"name": transition.name, "version": case.version},
-                              auto_id=_auto_id(transition.name))
-        heading, button = ACTIONS[transition.name]
-        actions.append({"name": transition.name, "heading": heading, "button": button, "form": form})
-    return actions
+    pairs = transition_forms(user, case, offered=ACTIONS, form_class=ActionForm, bound=bound)
+    return [{"name": transition.name, "heading": ACTIONS[transition.name][0], "button": ACTIONS[transition.name][1],
+             "form": form} for transition, form in pairs]
 
 
 #

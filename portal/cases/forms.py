@@ -3,13 +3,18 @@ its ValidationError dict is put back onto these fields (``add_service_errors``).
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from issues import services
 from issues.models import Case
 from issues.selectors import category_list
 from portal.cases.selectors import area_choices
 
-__all__ = ["NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors"]
+__all__ = [
+    "NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors", "transition_forms",
+    "transition_ids",
+]
 
 RESELECT_PHOTOS = _("Please choose your photos again: a browser cannot keep selected files after an error.")
 
@@ -92,3 +97,24 @@ def add_service_errors(form: forms.Form, exc: ValidationError, *, field_map: dic
     for key, messages in exc.message_dict.items():
         field = field_map.get(key, key)
         form.add_error(field if field in form.fields else None, messages)
+
+
+def transition_ids(name: str) -> str:
+    """Element ids per action: one page shows several action forms, and a label must find its field."""
+    return f"id_{slugify(name)}_%s"
+
+
+def transition_forms(user, case: Case, *, offered, form_class, bound=None) -> list[tuple]:
+    """(transition, form) for each action issues.services lets the user take now, among those the page
+    `offered`; the form just posted (`bound`) keeps its data and errors. Shared with the field app."""
+    pairs = []
+    for transition in services.transitions_for(user, case):
+        if transition.name not in offered:
+            continue
+        if bound is not None and bound.data.get("name") == transition.name:
+            form = bound
+        else:
+            form = form_class(initial={"name": transition.name, "version": case.version},
+                              auto_id=transition_ids(transition.name))
+        pairs.append((transition, form))
+    return pairs

@@ -6,13 +6,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from issues import services
-from issues.models import Case
 from issues.selectors import case_detail, case_list
-from portal.cases.forms import RESELECT_PHOTOS, PublicFilterForm, ReportForm, TransitionForm, add_service_errors
+from portal.cases.forms import (
+    RESELECT_PHOTOS,
+    PublicFilterForm,
+    ReportForm,
+    TransitionForm,
+    add_service_errors,
+    transition_forms,
+    transition_ids,
+)
 from portal.cases.selectors import public_case, public_cases
 
 __all__ = ["case_page", "my_cases", "public_list", "report", "reported"]
@@ -61,26 +67,6 @@ def my_cases(request):
     return render(request, "portal/cases/my_cases.html", {"cases": cases})
 
 
-def _transition_ids(name: str) -> str:
-    """Element ids per action: one page shows several of these forms, and a label must find its field."""
-    return f"id_{slugify(name)}_%s"
-
-
-def _transition_forms(user, case: Case, bound: TransitionForm | None) -> list:
-    """One form per action issues.services offers this user (of those a citizen's page knows)."""
-    forms = []
-    for transition in services.transitions_for(user, case):
-        if transition.name not in CITIZEN_ACTIONS:
-            continue
-        if bound is not None and bound.data.get("name") == transition.name:
-            form = bound
-        else:
-            form = TransitionForm(initial={"name": transition.name, "version": case.version},
-                                  auto_id=_transition_ids(transition.name))
-        forms.append({"transition": transition, "form": form})
-    return forms
-
-
 def case_page(request, reference):
     """Own case: everything, with the actions on it. Someone else's public case: the public fields."""
     own = None
@@ -96,7 +82,7 @@ def case_page(request, reference):
 
     bound, stale = None, False
     if request.method == "POST":
-        bound = TransitionForm(request.POST, request.FILES, auto_id=_transition_ids(request.POST.get("name", "")))
+        bound = TransitionForm(request.POST, request.FILES, auto_id=transition_ids(request.POST.get("name", "")))
         if bound.is_valid():
             data = bound.cleaned_data
             try:
@@ -121,9 +107,10 @@ def case_page(request, reference):
          "photos": [p for p in photos if p.event_id == event.pk]}
         for event in own.events.all()
     ]
+    actions = transition_forms(request.user, own, offered=CITIZEN_ACTIONS, form_class=TransitionForm, bound=bound)
     context = {
         "case": own, "events": events, "photos": photos, "stale": stale,
-        "actions": _transition_forms(request.user, own, bound), **_map_context(),
+        "actions": [{"transition": transition, "form": form} for transition, form in actions], **_map_context(),
     }
     status = 409 if stale else (400 if bound is not None and bound.errors else 200)
     return render(request, "portal/cases/detail.html", context, status=status)

@@ -55,7 +55,7 @@ def test_a_dispute_needs_a_comment(as_user, city, categories):
     case = resolved(city, categories)
     response = as_user("worker").post(url(case), {"name": "reopen", "version": case.version}, headers=EN)
     assert response.status_code == 400
-    assert 'id="reopen-comment"' in response.content.decode()
+    assert 'id="id_reopen_comment"' in response.content.decode()
     assert response.context["actions"][1]["form"].errors["comment"]
     case.refresh_from_db()
     assert case.status == Status.RESOLVED
