@@ -279,7 +279,7 @@ def main() -> int:
                           f"{traffic.page_only / KB:.1f} KB of them for the page itself")
                 for row_url, size, by_worker in sorted(ours.rows, key=lambda row: -row[1]):
                     print(f"        {size / KB:>7.1f} KB  {row_url.removeprefix(url)}"
-                          f"{'  (service worker precache)' if by_worker else ''}")
+                          f"{'  (the service worker)' if by_worker else ''}")
                 print(f"    the portal's report page (with the map) pulls {naive.page_only / ours.page_only:.1f}x the "
                       "bytes of the field app's; the field total also installs the app for offline use")
                 checks.append((f"report screen under {TRANSFER_LIMIT // KB} KB", ours.total < TRANSFER_LIMIT))
