@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from civic.api.idempotency import idempotency_key, idempotency_key_parameter
 from grid import selectors, services
 from grid.api.serializers import (
     DepartmentSerializer,
@@ -134,5 +135,11 @@ class VisitViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retrie
     def get_queryset(self):
         return selectors.visit_list(user=self.request.user)
 
+    @extend_schema(parameters=[idempotency_key_parameter(
+        "sending the same visit again answers with the visit recorded the first time; nothing is recorded twice.")])
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
-        serializer.instance = services.visit_record(actor=self.request.user, **serializer.validated_data)
+        serializer.instance = services.visit_record(actor=self.request.user, client_key=idempotency_key(self.request),
+                                                    **serializer.validated_data)

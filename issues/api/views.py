@@ -9,7 +9,6 @@ one error shape (a stale version is a 409 and changes nothing).
 import hashlib
 import json
 import re
-import uuid
 
 from django.core.exceptions import ValidationError
 from django.utils.cache import get_conditional_response, patch_cache_control
@@ -23,6 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
+from civic.api.idempotency import idempotency_key, idempotency_key_parameter
 from issues import selectors, services
 from issues.api.serializers import (
     CaseDetailSerializer,
@@ -92,20 +92,9 @@ def _if_match_version(request, case: Case) -> int | None:
     return int(match["version"])
 
 
-def _idempotency_key(request) -> uuid.UUID | None:
-    header = request.headers.get("Idempotency-Key")
-    if header is None:
-        return None
-    try:
-        return uuid.UUID(header.strip().strip('"'))
-    except ValueError:
-        raise ValidationError({"idempotency_key": _("The Idempotency-Key header must be a UUID.")}) from None
-
-
-_IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="A UUID the client makes per report: sending the same report again (an offline queue retrying) "
-                "answers 200 with the case stored the first time, and the header Idempotent-Replayed: true.",
+_IDEMPOTENCY_KEY_PARAMETER = idempotency_key_parameter(
+    "sending the same report again (an offline queue retrying) answers 200 with the case stored the first time, "
+    "and the header Idempotent-Replayed: true."
 )
 
 _IF_MATCH_PARAMETER = OpenApiParameter(
@@ -187,7 +176,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         return Response(serializer.data, headers={"ETag": case_etag(case)})
 
     def create(self, request, *args, **kwargs):
-        client_key = _idempotency_key(request)
+        client_key = idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -383,6 +383,26 @@ def test_api_refuses_a_visit_by_someone_who_does_not_patrol(city):
     assert not Visit.objects.exists()
 
 
+def test_api_records_a_visit_sent_twice_with_one_idempotency_key_once(city):
+    client, key = api_client(city.users["worker"]), str(uuid.uuid4())
+    body = {"household": city.households["A1g1"].pk, "outcome": "all_well"}
+    first = client.post(VISITS, body, format="json", headers={"Idempotency-Key": key})
+    again = client.post(VISITS, body, format="json", headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 201, again.content
+    assert again.json()["id"] == first.json()["id"] and Visit.objects.count() == 1
+    assert client.post(VISITS, body, format="json").status_code == 201  # no key: a visit each time
+    assert Visit.objects.count() == 2
+
+
+def test_api_refuses_an_idempotency_key_that_is_not_a_uuid(city):
+    response = api_client(city.users["worker"]).post(
+        VISITS, {"household": city.households["A1g1"].pk, "outcome": "all_well"}, format="json",
+        headers={"Idempotency-Key": "twice"},
+    )
+    assert "idempotency_key" in assert_error_shape(response, 400)["fields"]
+    assert not Visit.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
