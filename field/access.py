@@ -5,6 +5,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 
 from field.selectors import field_roles
 
@@ -23,6 +24,11 @@ def field_staff_required(view):
         if not roles:
             return render(request, "field/forbidden.html", status=403)
         request.field_roles = roles
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if getattr(getattr(request, "_messages", None), "used", False):
+            # The page shows a one-time message ("Reported: …"): no cache, the service worker's
+            # included, may keep it to show again later.
+            patch_cache_control(response, no_store=True)
+        return response
 
     return wrapped

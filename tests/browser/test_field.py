@@ -160,6 +160,14 @@ def test_report_online_and_offline_each_stored_once_and_handled_on_the_spot(new_
     visit = Visit.objects.get()
     assert (visit.household, visit.visitor, visit.note) == (household, city.users["worker"], "敲门无人应答，已留联系卡")
 
+    # Without signal the kept patrol page opens, without the one-time "visit recorded" message.
+    page.context.set_offline(True)
+    page.goto("/field/patrol/")
+    expect(page.locator("#offline")).to_be_visible()
+    expect(stops).to_have_count(2)
+    expect(page.locator(".messages")).to_have_count(0)
+    page.context.set_offline(False)
+
 
 def test_a_refused_report_stays_until_discarded_and_a_lost_answer_stores_once(new_page, city, categories):  # noqa: F811
     page = phone(new_page, city, "en")

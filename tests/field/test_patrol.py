@@ -299,3 +299,14 @@ def test_the_visit_form_costs_a_fixed_number_of_queries(as_user, city, django_as
     client = as_user("worker")
     with django_assert_max_num_queries(5):  # session, user, posts, grants, the household with its grid
         assert client.get(url).status_code == 200
+
+
+def test_a_page_showing_a_one_time_message_is_not_kept_by_any_cache(as_user, city):
+    """The service worker keeps the patrol page for use without signal; the copy that said "Visit
+    recorded" must not be the one kept (sw.js skips no-store pages)."""
+    client = as_user("worker")
+    assert "no-store" not in client.get(URL).get("Cache-Control", "")
+    response = client.post(visit_url(household(city)), visit_data(VisitOutcome.ALL_WELL), follow=True, headers=EN)
+    assert "Visit recorded" in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert "no-store" not in client.get(URL).get("Cache-Control", "")

@@ -27,10 +27,18 @@ self.addEventListener("activate", function (event) {
 });
 
 // Pages: the network first (always fresh with signal), the kept copy without. Shell assets: the kept copy.
+// A page is kept only as the plain page: not a filtered one (?grid=), not one showing a one-time
+// message (the server marks those no-store).
+function keepable(url, response) {
+  return response.ok && PAGES.indexOf(url.pathname) !== -1 && url.search === "" &&
+    (response.headers.get("Cache-Control") || "").indexOf("no-store") === -1;
+}
+
 function page(request) {
-  var path = new URL(request.url).pathname;
+  var url = new URL(request.url);
+  var path = url.pathname;
   return fetch(request).then(function (response) {
-    if (response.ok && PAGES.indexOf(path) !== -1) {
+    if (keepable(url, response)) {
       var copy = response.clone();
       caches.open(SHELL).then(function (cache) { cache.put(path, copy); });
     }
