@@ -59,8 +59,8 @@ def server_env(workdir: Path) -> dict:
     env = dict(os.environ)
     env.update(
         DEBUG="0", SECRET_KEY="bench-only-" + os.urandom(24).hex(), SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0", SECURE_HSTS_SECONDS="0",
-        MEDIA_ROOT=str(workdir / "media"), DJANGO_SETTINGS_MODULE="config.settings",
+        SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0", SECURE_HSTS_SECONDS="0", MEDIA_ROOT=str(workdir / "media"),
+        STATIC_ROOT=str(workdir / "static"), DJANGO_SETTINGS_MODULE="config.settings",
     )
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     env.pop("REDIS_URL", None)  # notices are delivered eagerly: no broker is measured here
