@@ -28,7 +28,7 @@ from grid.selectors import patrol_list
 from issues import services
 from issues.models import Case
 from issues.selectors import case_detail
-from portal.cases.forms import RESELECT_PHOTOS, add_service_errors, transition_forms, transition_ids
+from portal.cases.forms import RESELECT_PHOTOS, add_service_errors, transition_apply, transition_forms, transition_ids
 
 __all__ = ["LoginView", "LogoutView", "case_page", "home", "manifest", "patrol", "report", "service_worker", "visit"]
 
@@ -103,22 +103,11 @@ def case_page(request, pk):
     bound, stale = None, False
     if request.method == "POST":
         bound = ActionForm(request.POST, request.FILES, auto_id=transition_ids(request.POST.get("name", "")))
-        if bound.is_valid():
-            data = bound.cleaned_data
-            try:
-                services.case_transition(actor=request.user, case=case, name=data["name"], version=data["version"],
-                                         comment=data["comment"], photos=data["photos"])
-            except services.StaleVersion:
-                stale = True
-            except ValidationError as exc:
-                add_service_errors(bound, exc, field_map={"action": None})
-            except PermissionDenied:
-                bound.add_error(None, _("You may not do this to this case."))
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("field:case", pk=case.pk)
-        if request.FILES.getlist("photos") and not stale:
-            bound.add_error("photos", RESELECT_PHOTOS)
+        outcome = transition_apply(request.user, case, bound)
+        if outcome == "done":
+            messages.success(request, _("Saved."))
+            return redirect("field:case", pk=case.pk)
+        stale = outcome == "stale"
         case = case_detail(user=request.user).get(pk=case.pk)
     actions = _actions(request.user, case, bound)
     context = {"case": case, "stale": stale, "events": _timeline(request.user, case), "actions": actions,

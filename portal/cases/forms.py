@@ -2,7 +2,7 @@
 its ValidationError dict is put back onto these fields (``add_service_errors``)."""
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -12,8 +12,8 @@ from issues.selectors import category_list
 from portal.cases.selectors import area_choices
 
 __all__ = [
-    "NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors", "transition_forms",
-    "transition_ids",
+    "NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm", "add_service_errors", "transition_apply",
+    "transition_forms", "transition_ids",
 ]
 
 RESELECT_PHOTOS = _("Please choose your photos again: a browser cannot keep selected files after an error.")
@@ -118,3 +118,25 @@ def transition_forms(user, case: Case, *, offered, form_class, bound=None) -> li
                               auto_id=transition_ids(transition.name))
         pairs.append((transition, form))
     return pairs
+
+
+def transition_apply(user, case: Case, bound: forms.Form) -> str:
+    """Run a posted action form (name, version, comment, photos) through issues.services: "done";
+    "stale" (the case changed since it was read: nothing was done); or "refused", with the reasons on
+    the form. Shared with the field app."""
+    outcome = "refused"
+    if bound.is_valid():
+        data = bound.cleaned_data
+        try:
+            services.case_transition(actor=user, case=case, name=data["name"], version=data["version"],
+                                     comment=data["comment"], photos=data["photos"])
+            outcome = "done"
+        except services.StaleVersion:
+            outcome = "stale"
+        except ValidationError as exc:
+            add_service_errors(bound, exc, field_map={"action": None})
+        except PermissionDenied:
+            bound.add_error(None, _("You may not do this to this case."))
+    if outcome == "refused" and bound.files.getlist("photos"):
+        bound.add_error("photos", RESELECT_PHOTOS)
+    return outcome

@@ -16,6 +16,7 @@ from portal.cases.forms import (
     ReportForm,
     TransitionForm,
     add_service_errors,
+    transition_apply,
     transition_forms,
     transition_ids,
 )
@@ -83,23 +84,10 @@ def case_page(request, reference):
     bound, stale = None, False
     if request.method == "POST":
         bound = TransitionForm(request.POST, request.FILES, auto_id=transition_ids(request.POST.get("name", "")))
-        if bound.is_valid():
-            data = bound.cleaned_data
-            try:
-                services.case_transition(
-                    actor=request.user, case=own, name=data["name"], version=data["version"],
-                    comment=data["comment"], photos=data["photos"],
-                )
-            except services.StaleVersion:
-                stale = True
-            except ValidationError as exc:
-                add_service_errors(bound, exc, field_map={"action": None})
-            except PermissionDenied:
-                bound.add_error(None, _("You may not do this to this case."))
-            else:
-                return redirect("portal:cases:detail", reference=own.reference)
-        if request.FILES.getlist("photos") and not stale:
-            bound.add_error("photos", RESELECT_PHOTOS)
+        outcome = transition_apply(request.user, own, bound)
+        if outcome == "done":
+            return redirect("portal:cases:detail", reference=own.reference)
+        stale = outcome == "stale"
         own = case_detail(user=request.user).get(pk=own.pk)
     photos = list(own.photos.all())
     events = [
