@@ -5,10 +5,11 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from civic.models import Notice, User
+from civic.admin_utils import ReadOnlyAdminMixin
+from civic.models import AuditEvent, Notice, User
 from civic.notices import notice_mark_read
 
-__all__ = ["NoticeAdmin", "UserAdmin"]
+__all__ = ["AuditEventAdmin", "NoticeAdmin", "UserAdmin"]
 
 admin.site.site_header = _("Civic grid operations")
 admin.site.site_title = _("Civic")
@@ -27,7 +28,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Notice)
-class NoticeAdmin(admin.ModelAdmin):
+class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only. Every staff user sees their own in-app notices here (their inbox) and may mark
     them read; superusers see the whole outbox, every channel, to audit what was sent."""
 
@@ -53,16 +54,6 @@ class NoticeAdmin(admin.ModelAdmin):
         if not self.has_module_permission(request):
             return False
         return obj is None or request.user.is_superuser or obj.recipient_id == request.user.pk
-
-    # The outbox is a record of what was sent: nobody adds, edits or deletes rows by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Mark as read"))
     def mark_as_read(self, request, queryset):
@@ -95,3 +86,22 @@ class CalendarDayAdmin(admin.ModelAdmin):
     @admin.display(description=_("weekday"), ordering="date")
     def weekday(self, obj):
         return date_format(obj.date, "l")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit log: superusers only, searchable, never edited."""
+
+    list_display = ["at", "actor", "action", "target_type", "target_id", "summary", "ip"]
+    list_filter = ["action", "target_type", "at"]
+    search_fields = ["actor__username", "action", "target_type", "target_id", "summary", "ip"]
+    date_hierarchy = "at"
+    list_select_related = ["actor"]
+    fields = ["at", "actor", "action", "target_type", "target_id", "summary", "detail", "ip"]
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)

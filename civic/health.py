@@ -1,13 +1,13 @@
 """/healthz: is the site able to serve, and what state are its services in."""
 
+# The app config/celery.py creates becomes Celery's current app: civic needs no import from config.
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from config.celery import app as celery_app
 
 __all__ = ["healthz"]
 
@@ -33,9 +33,9 @@ def _celery() -> dict:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"ok": True, "mode": "eager", "workers": 0}
     try:
-        with celery_app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-        replies = celery_app.control.ping(timeout=1.0) or []
+        replies = current_app.control.ping(timeout=1.0) or []
         return {"ok": bool(replies), "mode": "broker", "workers": len(replies)}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "mode": "broker", "error": str(exc)[:200]}

@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["Notice", "User", "phone_validator"]
+__all__ = ["AuditEvent", "Notice", "User", "phone_validator"]
 
 # Mainland mobile numbers: 11 digits starting with 1, optionally with the +86 country code.
 phone_validator = RegexValidator(r"^(\+86)?1\d{10}$", _("Enter a mainland mobile number, e.g. 13800000000."))
@@ -98,5 +98,6 @@ class Notice(models.Model):
         return f"{self.get_channel_display()}: {self.subject}"
 
 
-# The working calendar's model lives in its own module; importing it here registers it with Django.
+# The working calendar and the audit log live in their own modules; importing them here registers them.
+from civic.audit_models import AuditEvent  # noqa: E402, F401
 from civic.calendar_models import CalendarDay  # noqa: E402, F401

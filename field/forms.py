@@ -1,5 +1,5 @@
 """Forms of the field app. They check shapes only; issues.services and grid.services decide the rest,
-and their ValidationError dicts are put back next to these fields (portal.cases.forms.add_service_errors)."""
+and their ValidationError dicts are put back next to these fields (civic.forms.add_service_errors)."""
 
 import uuid
 
@@ -9,9 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from grid.models import Visit, VisitOutcome
 from grid.selectors import grid_centre
+from issues.forms import CategoryChoiceField, PhotosField
 from issues.models import Case
 from issues.selectors import category_list, report_grid_list
-from portal.cases.forms import CategoryChoiceField, PhotosField
 
 __all__ = ["ACTIONS", "ActionForm", "FieldLoginForm", "ReportForm", "VisitForm"]
 

@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from civic.forms import add_service_errors
 from field.access import field_staff_required
 from field.forms import ACTIONS, ActionForm, FieldLoginForm, ReportForm, VisitForm
 from field.selectors import cases_to_verify, open_cases, patrol_grids, report_grid_options, visit_targets
@@ -26,9 +27,9 @@ from grid import services as grid_services
 from grid.models import GridNode, Role
 from grid.selectors import patrol_list
 from issues import services
+from issues.forms import RESELECT_PHOTOS, transition_apply, transition_forms, transition_ids
 from issues.models import Case
 from issues.selectors import case_detail
-from portal.cases.forms import RESELECT_PHOTOS, add_service_errors, transition_apply, transition_forms, transition_ids
 
 __all__ = ["LoginView", "LogoutView", "case_page", "home", "manifest", "patrol", "report", "service_worker", "visit"]
 

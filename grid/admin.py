@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 
+from civic.admin_utils import ReadOnlyAdminMixin
 from grid import services
 from grid.idnumbers import mask_id_number
 from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident, Visit
@@ -374,7 +375,7 @@ class PlaceAdmin(GridRecordAdmin):
 
 
 @admin.register(Visit)
-class VisitAdmin(GridRecordAdmin):
+class VisitAdmin(ReadOnlyAdminMixin, GridRecordAdmin):
     """Visits are recorded in the field (grid.services.visit_record); here they are only read."""
 
     list_display = ["visited_at", "target", "outcome", "visitor", "grid"]
@@ -382,15 +383,6 @@ class VisitAdmin(GridRecordAdmin):
     list_select_related = ["grid", "household", "place", "visitor"]
     search_fields = ["household__address", "household__head_name", "place__name", "note"]
     fields = ["visited_at", "household", "place", "grid", "visitor", "outcome", "note"]
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("visited"))
     def target(self, visit):

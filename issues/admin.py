@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from civic.admin_utils import ReadOnlyAdminMixin
 from civic.workcal import working_day_length
 from grid.admin import ScopedAdmin
 from grid.models import Level
@@ -176,7 +177,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Rows of the case, shown to whoever may see the case; nobody adds, edits or deletes them here."""
 
     extra = 0
@@ -189,15 +190,6 @@ class _ReadOnlyInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return obj is None or can(request.user, "view", obj)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CaseEventInline(_ReadOnlyInline):
@@ -248,7 +240,8 @@ class TransitionCommentForm(forms.Form):
 
 
 @admin.register(Case)
-class CaseAdmin(ScopedAdmin):
+class CaseAdmin(ReadOnlyAdminMixin, ScopedAdmin):
+    # The workflow is the only way to change a case: no add form, no change form, no delete.
     list_display = ["reference", "category", "status", "handling", "grid", "due", "priority"]
     list_filter = ["status", "category", OverdueFilter, "handling_level"]
     search_fields = ["reference", "description", "address"]
@@ -265,16 +258,6 @@ class CaseAdmin(ScopedAdmin):
         (_("Dates"), {"fields": ["updated_at", "resolved_at", "closed_at", "version"]}),
     ]
     readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
-
-    # The workflow is the only way to change a case: no add form, no change form, no delete.
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_handle_permission(self, request):
         """The actions are offered to whoever may handle cases somewhere; each case is checked again."""

@@ -2,12 +2,20 @@
 helpers for tests that need PostgreSQL or Redis."""
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.factories import CityBuilder
+
+
+def pytest_collection_modifyitems(items):
+    browser_tests = Path(__file__).parent / "browser"
+    for item in items:
+        if browser_tests in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def require_service(available: bool, what: str) -> None:

@@ -8,18 +8,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from civic.forms import add_service_errors
 from issues import services
+from issues.forms import RESELECT_PHOTOS, transition_apply, transition_forms, transition_ids
 from issues.selectors import case_detail, case_list
-from portal.cases.forms import (
-    RESELECT_PHOTOS,
-    PublicFilterForm,
-    ReportForm,
-    TransitionForm,
-    add_service_errors,
-    transition_apply,
-    transition_forms,
-    transition_ids,
-)
+from portal.cases.forms import PublicFilterForm, ReportForm, TransitionForm
 from portal.cases.selectors import public_case, public_cases
 
 __all__ = ["case_page", "my_cases", "public_list", "report", "reported"]

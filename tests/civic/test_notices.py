@@ -1,7 +1,6 @@
 """civic.notices: rendering per recipient language, channels, deduplication, delivery on commit,
 at-most-once sending (also under a crash and under concurrency), retries, the sweep and the admin."""
 
-import threading
 import time
 from datetime import timedelta
 from unittest import mock
@@ -10,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -28,6 +27,7 @@ from civic.sms import BaseSmsBackend
 from civic.tasks import deliver_notice, retry_pending_notices
 from config.celery import app as celery_app
 from tests.factories import UserFactory
+from tests.support.race import race
 
 CASE_TEMPLATES = [
     "issues/case_reported",
@@ -457,26 +457,9 @@ def test_concurrent_deliveries_send_each_notice_once(postgres, no_tasks):
         time.sleep(0.05)  # keep the first sender busy while the second one tries its claim
         return real_send_mail(*args, **kwargs)
 
-    errors = []
-
-    def deliver(notice_id, barrier):
-        try:
-            barrier.wait(timeout=10)
-            notice_deliver(notice_id=notice_id)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread opened its own connection
-
     with mock.patch("civic.notices.send_mail", side_effect=slow_send_mail):
-        for notice_id in ids:
-            barrier = threading.Barrier(2)
-            threads = [threading.Thread(target=deliver, args=(notice_id, barrier)) for _ in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=30)
+        outcomes = [race(lambda _index, pk=pk: notice_deliver(notice_id=pk), 2) for pk in ids]
 
-    assert errors == []
+    assert [outcome.errors for outcome in outcomes] == [[]] * len(ids)
     assert len(mail.outbox) == len(ids)
     assert set(Notice.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Notice.Status.SENT, 1)}

@@ -1,19 +1,18 @@
 """A report carries a client-made key (the field app's offline queue, the portal's form): sent again,
 by a retry or by two requests at once, it is stored once and the sender gets the first case back."""
 
-import threading
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connections
 
 from civic.models import Notice
 from issues import services
 from issues.models import Case, CaseEvent, CasePhoto, Category
 from tests.grid.utils import api_client, assert_error_shape
 from tests.issues.helpers import jpeg_upload, point_in, report, text_upload
+from tests.support.race import race
 
 API = "/api/v1/issues/cases/"
 
@@ -93,33 +92,20 @@ def test_the_same_report_sent_at_once_from_several_connections_is_stored_once(po
     worker_pk, category_pk = city.users["worker"].pk, categories["sanitation"].pk
     lat, lon = point_in(city.nodes["A1g1"])
     key = uuid.uuid4()
-    barrier = threading.Barrier(threads_count)
-    created, replayed, errors = [], [], []
 
-    def send(index: int) -> None:
-        try:
-            actor = get_user_model().objects.get(pk=worker_pk)
-            category = Category.objects.get(pk=category_pk)
-            barrier.wait(timeout=30)
-            try:
-                case = services.case_report(actor=actor, category=category, description="离线队列重发",
-                                            lat=lat, lon=lon, client_key=key)
-                created.append(case.pk)
-            except services.AlreadyReported as replay:
-                replayed.append(replay.case.pk)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def load(index: int):
+        return get_user_model().objects.get(pk=worker_pk), Category.objects.get(pk=category_pk)
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    def send(index: int, loaded) -> int:
+        actor, category = loaded
+        return services.case_report(actor=actor, category=category, description="离线队列重发",
+                                    lat=lat, lon=lon, client_key=key).pk
 
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+    outcome = race(send, threads_count, prepare=load)
+    created = outcome.results
+    replayed = [replay.case.pk for replay in outcome.raised(services.AlreadyReported)]
+
+    assert outcome.unexpected(services.AlreadyReported) == []
     assert len(created) == 1 and len(replayed) == threads_count - 1
     assert set(replayed) == set(created)
     assert Case.objects.count() == 1 and CaseEvent.objects.count() == 1

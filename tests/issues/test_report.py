@@ -2,7 +2,6 @@
 report leaves nothing behind (no half case, no orphan photo, no notice sent)."""
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
@@ -10,7 +9,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
 from django.utils import timezone
 from PIL import Image
 
@@ -31,6 +29,7 @@ from tests.issues.helpers import (
     row_counts,
     text_upload,
 )
+from tests.support.race import race
 
 
 @pytest.fixture(autouse=True)
@@ -370,31 +369,20 @@ def test_concurrent_reports_get_distinct_references(postgres, city, categories):
     threads_count = 8
     worker_pk, category_pk = city.users["worker"].pk, categories["sanitation"].pk
     lat, lon = point_in(city.nodes["A1g1"])
-    barrier = threading.Barrier(threads_count)
-    references, errors = [], []
 
-    def report_at_once(index: int) -> None:
-        try:
-            actor = get_user_model().objects.get(pk=worker_pk)
-            category = Category.objects.get(pk=category_pk)
-            barrier.wait(timeout=30)
-            case = services.case_report(
-                actor=actor, category=category, description=f"同时上报 {index}", lat=lat, lon=lon
-            )
-            references.append(case.reference)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()  # this thread's own connection
+    def load(index: int):
+        return get_user_model().objects.get(pk=worker_pk), Category.objects.get(pk=category_pk)
 
-    threads = [threading.Thread(target=report_at_once, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    def report_at_once(index: int, loaded) -> str:
+        actor, category = loaded
+        return services.case_report(
+            actor=actor, category=category, description=f"同时上报 {index}", lat=lat, lon=lon
+        ).reference
 
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+    outcome = race(report_at_once, threads_count, prepare=load)
+    references = outcome.results
+
+    assert outcome.errors == []
     assert len(references) == threads_count
     assert sorted(references) == [f"XC-{timezone.localdate().year}-{n:06d}" for n in range(1, threads_count + 1)]
     assert Case.objects.count() == threads_count

@@ -21,13 +21,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from civic.locks import singleton
 from civic.models import Notice
 from civic.workcal import add_working_time
 from grid.models import Level
 from issues import services
 from issues.models import Case, CaseEvent, Status
 from issues.sweep import escalate_overdue
-from issues.tasks import SWEEP_LOCK, escalate_overdue_cases, singleton
+from issues.tasks import SWEEP_LOCK, escalate_overdue_cases
 from tests.issues.helpers import FAST_HASHERS
 
 ROOT = Path(__file__).resolve().parents[2]
