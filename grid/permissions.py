@@ -24,7 +24,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.backends.signals import connection_created
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Expression, Model, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.dispatch import receiver
 
 __all__ = [
@@ -33,12 +34,14 @@ __all__ = [
     "forget_grants",
     "grant_paths",
     "has_any_grant",
+    "is_within",
     "path_prefix_q",
     "register",
     "require",
     "rule_for",
     "scope",
     "scope_by_codename",
+    "subtree_q",
 ]
 
 # Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
@@ -178,7 +181,20 @@ def has_any_grant(user) -> bool:
 
 def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
     """Rows whose path at `lookup` lies in any of the subtrees: one index range per path."""
-    return reduce(operator.or_, (Q(**{f"{lookup}__gte": p, f"{lookup}__lt": p + PATH_END}) for p in paths))
+    return reduce(operator.or_, (subtree_q(lookup, p) for p in paths))
+
+
+def subtree_q(lookup: str, path: "str | Expression") -> Q:
+    """Rows whose path at `lookup` lies in the subtree at `path` (a path, or an expression such as
+    OuterRef("path")), its root included: one index range, rather than LIKE, so that every database
+    uses the path's btree index the same way."""
+    end = path + PATH_END if isinstance(path, str) else Concat(path, Value(PATH_END))
+    return Q(**{f"{lookup}__gte": path, f"{lookup}__lt": end})
+
+
+def is_within(path: str, root: str) -> bool:
+    """Does `path` lie in the subtree at `root` (the root itself included)?"""
+    return path.startswith(root)
 
 
 #
@@ -217,7 +233,7 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(path.startswith(granted) for granted in paths)
+    return bool(path) and any(is_within(path, granted) for granted in paths)
 
 
 def require(user, action: str, obj: Model) -> None:

@@ -62,7 +62,7 @@ def local(moment):
 
 
 def test_the_seeder_is_registered():
-    assert "issues.demo.seed" in grid_demo._SEEDERS
+    assert "issues.demo.seed" in grid_demo.registry._SEEDERS
 
 
 #
