@@ -27,6 +27,9 @@ from issues import demo
 from issues.models import Case, CaseEvent, CasePhoto, Category, Priority, ReporterKind, Status
 from issues.sweep import escalate_overdue
 
+# The demo city takes seconds to build: these are among the slow tests.
+pytestmark = pytest.mark.slow
+
 COUNTED = (Category, Case, CaseEvent, CasePhoto, Notice, CalendarDay, GridNode, Post, Department)
 
 
