@@ -58,6 +58,16 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # The model's table has an index per level on its path's prefix (see grid.fields.SubtreeLookup):
+    # subtree tests are then equalities on that prefix, which those indexes serve in any order.
+    by_level_prefix: bool = False
+
+    def subtree_q(self, path: str, lookup: str | None = None) -> Q:
+        """Rows in the subtree at `path`, in the form the model's indexes serve best."""
+        lookup = lookup or self.lookup
+        if self.by_level_prefix and lookup == self.lookup:
+            return Q(**{f"{lookup}__subtree": path})
+        return subtree_q(lookup, path)
 
     def owns(self, user, obj: Model) -> bool:
         return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
@@ -75,11 +85,12 @@ _RULES: dict[type[Model], ScopeRule] = {}
 
 
 def register(
-    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=()
+    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
+    by_level_prefix: bool = False,
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions),
+        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix,
     )
 
 
@@ -217,7 +228,7 @@ def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str
     paths = grant_paths(user, codename)
     if paths is None:
         return queryset
-    conditions = [path_prefix_q(rule.lookup, paths)] if paths else []
+    conditions = [rule.subtree_q(path) for path in paths]
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
     if not conditions:
