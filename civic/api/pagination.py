@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import connections
 from django.db.models import F, Model, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.utils.translation import gettext as _
@@ -29,30 +28,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-__all__ = ["EXACT_COUNT_LIMIT", "KeysetPagination", "count_with_estimate"]
+from civic.counts import EXACT_COUNT_LIMIT, count_with_estimate
 
-EXACT_COUNT_LIMIT = 1000
-
-
-#
-# Counts
-#
-
-
-def count_with_estimate(queryset: QuerySet, limit: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
-    """(count, exact): exact up to `limit`, else the planner's estimate (PostgreSQL) or the exact count."""
-    counted = queryset.order_by()[: limit + 1].count()
-    if counted <= limit:
-        return counted, True
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return queryset.count(), True
-    sql, params = queryset.order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return max(int(plan[0]["Plan"]["Plan Rows"]), limit + 1), False
+__all__ = ["KeysetPagination"]
 
 
 #
