@@ -223,7 +223,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "partners.permissions.ApiKeyScope"],
     # Per key, in the cache; requests without a key are not throttled here.
     "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -24,7 +24,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.backends.signals import connection_created
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Expression, Model, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.dispatch import receiver
 
 __all__ = [
@@ -34,12 +35,14 @@ __all__ = [
     "forget_grants",
     "grant_paths",
     "has_any_grant",
+    "is_within",
     "path_prefix_q",
     "register",
     "require",
     "rule_for",
     "scope",
     "scope_by_codename",
+    "subtree_q",
     "use_grants",
 ]
 
@@ -61,6 +64,16 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # The model's table has an index per level on its path's prefix (see grid.fields.SubtreeLookup):
+    # subtree tests are then equalities on that prefix, which those indexes serve in any order.
+    by_level_prefix: bool = False
+
+    def subtree_q(self, path: str, lookup: str | None = None) -> Q:
+        """Rows in the subtree at `path`, in the form the model's indexes serve best."""
+        lookup = lookup or self.lookup
+        if self.by_level_prefix and lookup == self.lookup:
+            return Q(**{f"{lookup}__subtree": path})
+        return subtree_q(lookup, path)
 
     def owns(self, user, obj: Model) -> bool:
         return (bool(self.owner) and user.is_authenticated and not _delegated(user)
@@ -79,11 +92,12 @@ _RULES: dict[type[Model], ScopeRule] = {}
 
 
 def register(
-    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=()
+    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
+    by_level_prefix: bool = False,
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions),
+        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix,
     )
 
 
@@ -159,7 +173,8 @@ def _load_grants(user) -> dict[str, list[str]]:
 
 
 def grant_paths(user, codename: str) -> list[str] | None:
-    """Paths of the subtrees where the user holds `codename`; None means everywhere."""
+    """Paths of the subtrees where the user holds `codename`; None means everywhere (a superuser, or a
+    grant on EVERYWHERE given by use_grants)."""
     if not user or not user.is_authenticated or not user.is_active:
         return []
     if user.is_superuser:
@@ -168,7 +183,8 @@ def grant_paths(user, codename: str) -> list[str] | None:
     if grants is None:
         grants = _load_grants(user)
         setattr(user, _CACHE_ATTR, grants)
-    return grants.get(codename, [])
+    paths = grants.get(codename, [])
+    return None if paths == [EVERYWHERE] else paths
 
 
 def use_grants(user, grants: Mapping[str, Iterable[str]]) -> None:
@@ -197,12 +213,26 @@ def forget_grants(user) -> None:
 def has_any_grant(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or bool(grant_paths(user, "view_gridnode"))
+    paths = grant_paths(user, "view_gridnode")
+    return paths is None or bool(paths)
 
 
 def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
     """Rows whose path at `lookup` lies in any of the subtrees: one index range per path."""
-    return reduce(operator.or_, (Q(**{f"{lookup}__gte": p, f"{lookup}__lt": p + PATH_END}) for p in paths))
+    return reduce(operator.or_, (subtree_q(lookup, p) for p in paths))
+
+
+def subtree_q(lookup: str, path: "str | Expression") -> Q:
+    """Rows whose path at `lookup` lies in the subtree at `path` (a path, or an expression such as
+    OuterRef("path")), its root included: one index range, rather than LIKE, so that every database
+    uses the path's btree index the same way."""
+    end = path + PATH_END if isinstance(path, str) else Concat(path, Value(PATH_END))
+    return Q(**{f"{lookup}__gte": path, f"{lookup}__lt": end})
+
+
+def is_within(path: str, root: str) -> bool:
+    """Does `path` lie in the subtree at `root` (the root itself included)?"""
+    return path.startswith(root)
 
 
 #
@@ -225,7 +255,7 @@ def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str
     paths = grant_paths(user, codename)
     if paths is None:
         return queryset
-    conditions = [path_prefix_q(rule.lookup, paths)] if paths else []
+    conditions = [rule.subtree_q(path) for path in paths]
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
     if not conditions:
@@ -241,7 +271,7 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(path.startswith(granted) for granted in paths)
+    return bool(path) and any(is_within(path, granted) for granted in paths)
 
 
 def require(user, action: str, obj: Model) -> None:
