@@ -262,6 +262,10 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+# A report that names its grid and gives a point: how far outside the grid the point may lie (metres).
+# A phone's GPS fix is often 10-30 m off, so a worker standing at the edge of their grid may read as
+# just across it; further out, the point is in someone else's grid and the report is refused.
+REPORT_GRID_TOLERANCE_M = env.float("REPORT_GRID_TOLERANCE_M", default=50.0)
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

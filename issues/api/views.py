@@ -116,7 +116,9 @@ def _transition_action(name: str):
     description = (
         f"From: {sources}. To: {transition.target or 'the same status'}. "
         f"Who: {transition.action}. {'A comment is required. ' if transition.needs_comment else ''}"
-        "A stale version answers 409 and changes nothing."
+        + ("A stale version answers 409 and changes nothing." if transition.versioned else
+           "It adds to the timeline without changing the case: it needs no version and leaves it as it is, so it "
+           "never conflicts with a transition.")
     )
     serializer = transition_serializer(name)
     handler = action(detail=True, methods=["post"], url_path=name, url_name=name.replace("_", "-"),
@@ -124,7 +126,7 @@ def _transition_action(name: str):
     return extend_schema(
         operation_id=f"issues_cases_{name}", summary=str(transition.label), description=description,
         request={"application/json": serializer, "multipart/form-data": serializer},
-        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER],
+        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER] if transition.versioned else [],
     )(handler)
 
 
@@ -199,27 +201,27 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
-        if version is None:
-            raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
+        version = None
+        if TRANSITIONS[name].versioned:
+            version = self._version(request, case, data)
+            if version is None:
+                raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
         services.case_transition(actor=request.user, case=case, name=name, version=version, **data)
         return self._detail(case.pk)
 
     @extend_schema(
         request={"multipart/form-data": CasePhotosSerializer}, responses={200: CaseDetailSerializer},
-        parameters=[_IF_MATCH_PARAMETER],
-        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. "
-                    "The version is optional here.",
+        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. Like a comment, "
+                    "this neither needs nor changes the case's version.",
     )
     @action(detail=True, methods=["post"])
     def photos(self, request, pk=None):
         case = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
         services.case_transition(
-            actor=request.user, case=case, name="comment", version=case.version if version is None else version,
-            comment=data.get("comment") or _("Added photos."), photos=data["photos"],
+            actor=request.user, case=case, name="comment",
+            comment=serializer.validated_data.get("comment") or _("Added photos."),
+            photos=serializer.validated_data["photos"],
         )
         return self._detail(case.pk)
