@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A NUL in the path, the query or form data answers 400 (PostgreSQL refuses NUL in text).
+    "civic.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -209,6 +211,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers, refusing JSON nested deeper than JSON_MAX_DEPTH and NUL characters with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "civic.api.parsers.JSONParser",
+        "civic.api.parsers.FormParser",
+        "civic.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -219,6 +227,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "civic.api.schema.CivicAutoSchema",
     "EXCEPTION_HANDLER": "civic.api.errors.exception_handler",
 }
+# Arrays and objects nested deeper than this in a request body are refused (civic.inputs): the deepest
+# thing Civic reads is a request body holding a GeoJSON MultiPolygon (6 levels).
+JSON_MAX_DEPTH = 32
 SPECTACULAR_SETTINGS = {
     "TITLE": "Civic API",
     "DESCRIPTION": "Grid-based city operations: the grid tree, posts, registry, cases and services.",

@@ -11,6 +11,8 @@ from shapely.geometry import Point, shape
 from shapely.prepared import prep
 from shapely.validation import explain_validity
 
+from civic.inputs import validate_json_input
+
 __all__ = ["bbox_of", "contains", "distance_m", "rectangle", "validate_boundary"]
 
 _KINDS = ("Polygon", "MultiPolygon")
@@ -19,6 +21,8 @@ _KINDS = ("Polygon", "MultiPolygon")
 def validate_boundary(value) -> None:
     if not isinstance(value, dict) or value.get("type") not in _KINDS:
         raise ValidationError(_("A boundary is a GeoJSON Polygon or MultiPolygon."), code="invalid_boundary")
+    # Before shapely: members it ignores are stored too, and jsonb refuses a NUL anywhere.
+    validate_json_input(value)
     try:
         geometry = shape(value)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
