@@ -4,6 +4,7 @@ Without DATABASE_URL the project runs on a SQLite file; without REDIS_URL Celery
 eagerly and the cache is local memory, so a newcomer needs nothing but Python.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,7 +96,11 @@ TEMPLATES = [
 # --- Data -------------------------------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Persistent connections only where the number of threads holding one is bounded: gunicorn's workers
+# (times their threads) and Celery's pool processes, whose Django fixup closes a connection after a task
+# once it is older than this. Django's dev server starts a thread per client connection and never closes
+# a thread's connection: there it is 0, whatever the environment says (README, "Configuration").
+DATABASES["default"]["CONN_MAX_AGE"] = 0 if sys.argv[1:2] == ["runserver"] else env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="")
