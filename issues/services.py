@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from civic.errors import ConflictError
+from civic.errors import AlreadyDone, ConflictError
 from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
@@ -38,12 +38,12 @@ class StaleVersion(ConflictError):
     """The client changed a case it had read at an older version: nothing was changed (HTTP 409)."""
 
 
-class AlreadyReported(Exception):
+class AlreadyReported(AlreadyDone):
     """This reporter's client sent this report before (same client key); `case` is what it created."""
 
-    def __init__(self, case: Case):
-        super().__init__(case.reference)
-        self.case = case
+    @property
+    def case(self) -> Case:
+        return self.instance
 
 
 #

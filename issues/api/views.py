@@ -22,7 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
-from civic.api.idempotency import idempotency_key, idempotency_key_parameter
+from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
 from issues import selectors, services
 from issues.api.serializers import (
     CaseDetailSerializer,
@@ -181,15 +181,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         client_key = idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            case = services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data)
-            response = self._detail(case.pk, status.HTTP_201_CREATED)
-        except services.AlreadyReported as replay:
-            case = replay.case
-            response = self._detail(case.pk, status.HTTP_200_OK)
-            response["Idempotent-Replayed"] = "true"
-        response["Location"] = request.build_absolute_uri(f"{case.pk}/")
-        return response
+
+        def respond(case: Case, status_code: int) -> Response:
+            response = self._detail(case.pk, status_code)
+            response["Location"] = request.build_absolute_uri(f"{case.pk}/")
+            return response
+
+        return created_or_replayed(
+            lambda: services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data),
+            respond,
+        )
 
     def _version(self, request, case: Case, data: dict) -> int | None:
         version = data.pop("version", None)
