@@ -324,6 +324,16 @@ def test_stale_version_changes_nothing(flow):
     assert snapshot(case) == before
 
 
+def test_the_reporter_is_told_on_the_channels_they_chose(flow):
+    """issues.services queues through civic.notices, which reads the recipient's preferences."""
+    reporter = flow.users["reporter"]
+    reporter.email, reporter.phone, reporter.notify_sms = "reporter@example.org", "13800000008", False
+    reporter.save()
+    act(accepted(flow), flow.users["director"], "resolve", comment="已清理")
+    told = Notice.objects.filter(template="issues/case_resolved", recipient=reporter)
+    assert sorted(told.values_list("channel", flat=True)) == ["email", "in_app"]
+
+
 def test_only_a_comment_leaves_the_version_alone():
     assert {name for name, t in TRANSITIONS.items() if not t.versioned} == {"comment"}
 
