@@ -222,7 +222,7 @@ REST_FRAMEWORK = {
         "civic.api.parsers.FormParser",
         "civic.api.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

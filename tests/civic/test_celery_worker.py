@@ -13,6 +13,7 @@ from config.celery import app
 from tests.support.processes import celery_worker
 
 
+@pytest.mark.slow
 @pytest.mark.services
 def test_task_round_trip_through_a_real_worker(redis_url):
     with celery_worker(app, {"REDIS_URL": redis_url}) as worker:
