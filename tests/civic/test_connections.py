@@ -27,7 +27,7 @@ from civic.tasks import retry_pending_notices
 from config.celery import app
 from tests.support.processes import celery_worker, web_server
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 BURST = 20  # clients at once, each keeping its socket open until the connections are counted
 

@@ -622,8 +622,10 @@ def test_schema_generates_without_warnings(db, tmp_path):
 #
 
 
-# tests/query_budgets.json: "issues.cases.list" (session, user, grants, count, page) and
-# "issues.cases.detail" (session, user, grants, case, events, photos).
+# tests/query_budgets.json: "issues.cases.list" (session, user, grants, count, page),
+# "issues.cases.detail" (session, user, grants, case, events, photos) and "issues.cases.create" (a report
+# and its answer: measured before the grid named with the point was checked against it; checking it
+# costs no query, and a named grid is loaded by the serializer where locate() would have run).
 
 
 @pytest.fixture
@@ -645,6 +647,16 @@ def test_list_queries_do_not_grow_with_the_page(crowded, query_budget, user):
         assert len(response.json()["results"]) == min(page_size, response.json()["count"])
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["located", "grid-named"])
+def test_report_queries(city, categories, query_budget, named):
+    client = api_client(city.users["worker"])
+    assert client.post(f"{API}/cases/", _payload(city, categories), format="json").status_code == 201  # warm-up
+    payload = {**_payload(city, categories), **({"grid": city.nodes["A1g1"].pk} if named else {})}
+    with query_budget("issues.cases.create"):
+        response = client.post(f"{API}/cases/", payload, format="json")
+    assert response.status_code == 201, response.content
 
 
 @pytest.mark.parametrize(("user", "category", "extra"), [

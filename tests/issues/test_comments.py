@@ -77,6 +77,7 @@ def test_the_schema_says_a_comment_reads_no_version(db):
     assert "never conflicts with a transition" in operation["description"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_comments_and_a_transition_at_once_all_go_through(postgres, city, categories):
     """Real parallel connections: five comments and the handler's step, all on the version read before."""

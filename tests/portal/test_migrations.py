@@ -21,6 +21,7 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_channels_a_citizen_chose_move_to_their_user_and_back():
     try:
