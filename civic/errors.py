@@ -33,3 +33,10 @@ class AlreadyDone(Exception):  # noqa: N818 - not an error: the write happened, 
     def __init__(self, instance):
         super().__init__(str(instance))
         self.instance = instance
+
+    @classmethod
+    def raise_if_stored(cls, earlier) -> None:
+        """Raise with the first row of `earlier` (a queryset: this client's copies of the write), if any."""
+        stored = earlier.first()
+        if stored is not None:
+            raise cls(stored)

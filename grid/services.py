@@ -292,11 +292,8 @@ def visit_record(
 
 
 def _raise_if_recorded(actor, client_key: UUID | None) -> None:
-    if client_key is None:
-        return
-    earlier = Visit.objects.filter(visitor=actor, client_key=client_key).first()
-    if earlier is not None:
-        raise AlreadyDone(earlier)
+    if client_key is not None:
+        AlreadyDone.raise_if_stored(Visit.objects.filter(visitor=actor, client_key=client_key))
 
 
 @transaction.atomic

@@ -247,11 +247,8 @@ def _lies_in(grid: GridNode, lat: Decimal, lon: Decimal) -> bool:
 
 
 def _raise_if_reported(actor, client_key: UUID | None) -> None:
-    if client_key is None:
-        return
-    existing = Case.objects.filter(reporter=actor, client_key=client_key).first()
-    if existing is not None:
-        raise AlreadyReported(existing)
+    if client_key is not None:
+        AlreadyReported.raise_if_stored(Case.objects.filter(reporter=actor, client_key=client_key))
 
 
 @transaction.atomic
