@@ -183,8 +183,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploads (case photos) are never served from MEDIA_URL: only views that check access send them
+# (civic.protected_media). PROTECTED_MEDIA_SERVER lets the web server in front send the bytes:
+# "nginx" (X-Accel-Redirect to PROTECTED_MEDIA_PREFIX, an internal location aliased to MEDIA_ROOT),
+# "apache" (X-Sendfile with the file's path), or "" (Django streams the file).
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+PROTECTED_MEDIA_SERVER = env("PROTECTED_MEDIA_SERVER", default="")
+if PROTECTED_MEDIA_SERVER not in ("", "nginx", "apache"):
+    raise ImproperlyConfigured('PROTECTED_MEDIA_SERVER must be "nginx", "apache" or empty.')
+PROTECTED_MEDIA_PREFIX = env("PROTECTED_MEDIA_PREFIX", default="/protected-media/").rstrip("/") + "/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -262,6 +270,8 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+# While reporting, open cases of the same category within this distance are offered as possible duplicates.
+CASE_DUPLICATE_RADIUS_M = env.int("CASE_DUPLICATE_RADIUS_M", default=200)
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """GeoJSON boundaries: validation, bounding boxes and point-in-polygon tests (shapely)."""
 
 import json
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -9,9 +11,14 @@ from shapely.geometry import Point, shape
 from shapely.prepared import prep
 from shapely.validation import explain_validity
 
-__all__ = ["bbox_of", "contains", "rectangle", "validate_boundary"]
+__all__ = [
+    "EARTH_RADIUS_M", "METRES_PER_DEGREE", "Around", "bbox_of", "contains", "distance_m", "rectangle",
+    "validate_boundary",
+]
 
 _KINDS = ("Polygon", "MultiPolygon")
+EARTH_RADIUS_M = 6_371_000
+METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180
 
 
 def validate_boundary(value) -> None:
@@ -51,3 +58,35 @@ def rectangle(min_lon: float, min_lat: float, max_lon: float, max_lat: float) ->
     """A GeoJSON Polygon for an axis-aligned box (demo and test grids are tiled boxes)."""
     ring = [[min_lon, min_lat], [max_lon, min_lat], [max_lon, max_lat], [min_lon, max_lat], [min_lon, min_lat]]
     return {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]}
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((phi2 - phi1) / 2) ** 2
+         + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class Around:
+    """A radius around a point, in the degrees a query compares: the half-sides of the box around it, and
+    how much a degree of longitude shrinks at this latitude (for an equirectangular distance, exact enough
+    over a few kilometres and plain arithmetic in any database)."""
+
+    lat: float
+    lon: float
+    radius_m: float
+
+    @property
+    def half_lat(self) -> float:
+        return self.radius_m / METRES_PER_DEGREE
+
+    @property
+    def lon_scale(self) -> float:
+        # Clamped so that a pole stays finite.
+        return max(math.cos(math.radians(self.lat)), 1e-6)
+
+    @property
+    def half_lon(self) -> float:
+        return min(self.half_lat / self.lon_scale, 180.0)
