@@ -14,7 +14,7 @@ from civic.admin_utils import ReadOnlyAdminMixin
 from grid import services
 from grid.idnumbers import mask_id_number
 from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident, Visit
-from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename
+from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename, subtree_q
 from grid.selectors import node_ancestors, with_household_counts
 
 __all__ = ["ScopedAdmin", "ScopedRelatedFieldListFilter"]
@@ -109,7 +109,7 @@ class NodeParentFilter(admin.SimpleListFilter):
         if self.value() and parent is None:
             return queryset.none()
         if parent:
-            return queryset.filter(path__startswith=parent.path, depth=parent.depth + 1)
+            return queryset.filter(subtree_q("path", parent.path), depth=parent.depth + 1)
         return queryset
 
 

@@ -13,6 +13,7 @@ what of them a public page shows:
 from django.db.models import QuerySet
 
 from grid.models import GridNode, Level
+from grid.permissions import subtree_q
 from grid.selectors import grid_centre
 from issues.models import Case
 from issues.selectors import cases_near, public_case_list
@@ -35,7 +36,7 @@ def public_cases(filters: dict | None = None) -> QuerySet:
     if area:
         if not isinstance(area, GridNode):
             area = GridNode.objects.get(pk=area)
-        cases = cases.filter(grid_path__startswith=area.path)
+        cases = cases.filter(subtree_q("grid_path", area.path))
     return cases
 
 

@@ -15,23 +15,23 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from issues.models import CasePhoto, Status
+from tests.factories import CityBuilder
 from tests.issues.conftest import categories  # noqa: F401
-from tests.issues.helpers import FAST_HASHERS, drive, fresh_city, jpeg_upload, png_upload, report, shared_city
+from tests.issues.helpers import drive, jpeg_upload, png_upload, report
+from tests.support.city import built_once, restore
 
 VARIANTS = ("display", "original")
 
 
 @pytest.fixture(scope="module")
-def _city_pks(django_db_setup, django_db_blocker):
-    with shared_city(django_db_blocker) as pks:
-        yield pks
+def _city(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, CityBuilder().build) as snapshot:
+        yield snapshot
 
 
 @pytest.fixture
-def city(db, _city_pks, settings, tmp_path):
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return fresh_city(_city_pks)
+def city(db, _city):
+    return restore(_city)
 
 
 @pytest.fixture
@@ -140,12 +140,12 @@ def test_unknown_photos_and_copies_are_not_found(city, photos):
     assert client.get(photo.original_url).status_code == 404
 
 
-def test_the_photo_costs_a_fixed_number_of_queries(city, photos, django_assert_max_num_queries):
+def test_the_photo_costs_a_fixed_number_of_queries(city, photos, django_assert_max_num_queries, query_budget):
     photo = photos["hidden"]
-    with django_assert_max_num_queries(1):  # the photo with its case, category and grid
+    with django_assert_max_num_queries(1):  # anonymous: the photo with its case, category and grid
         assert client_for().get(photo.display_url).status_code == 404
     client = client_for(city.users["director"])
-    with django_assert_max_num_queries(4):  # session, user, the photo, the user's grants
+    with query_budget("issues.photos.file"):  # the session, its user, the photo, the user's grants
         assert client.get(photo.original_url).status_code == 200
 
 

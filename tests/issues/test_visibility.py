@@ -16,24 +16,25 @@ from issues import services
 from issues.models import Case, CaseEvent, Status
 from issues.selectors import CaseView, case_view, is_public, public_case_list
 from issues.workflow import EVENT_LABELS, TRANSITIONS, event_label
+from tests.factories import CityBuilder
 from tests.grid.utils import api_client
 from tests.issues.conftest import categories  # noqa: F401
-from tests.issues.helpers import FAST_HASHERS, drive, fresh_city, jpeg_upload, report, shared_city
+from tests.issues.helpers import drive, jpeg_upload, report
+from tests.support.city import built_once, restore
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 HIDDEN_NAME = "李四"  # the hidden reporter's name: it must appear on no staff page
 
 
 @pytest.fixture(scope="module")
-def _city_pks(django_db_setup, django_db_blocker):
-    with shared_city(django_db_blocker) as pks:
-        yield pks
+def _city(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, CityBuilder().build) as snapshot:
+        yield snapshot
 
 
 @pytest.fixture
-def city(db, _city_pks, settings):
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    return fresh_city(_city_pks)
+def city(db, _city):
+    return restore(_city)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('issues', '0002_case_client_key'),
+        ('issues', '0003_case_scope_indexes'),
     ]
 
     operations = [
