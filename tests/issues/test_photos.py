@@ -4,13 +4,14 @@ both copies; anyone opens the display copy of a public case outside the sensitiv
 other request is a 404 in the API's error shape. Stored names are random, /media/ serves nothing, and
 behind nginx or Apache the view hands the sending over (X-Accel-Redirect, X-Sendfile)."""
 
+import importlib
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 from django.test import Client
-from django.urls import reverse
+from django.urls import clear_url_caches, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -170,11 +171,26 @@ def test_stored_names_are_random(city, photos, settings):
         assert "original" not in photo.image.name
 
 
-def test_nothing_under_media_is_served(city, photos):
+@pytest.fixture
+def urls_as_make_run(settings):
+    """The URLs as `make run` loads them, with DEBUG on (Django's static() serves files only then)."""
+    import config.urls
+
+    settings.DEBUG = True
+    importlib.reload(config.urls)
+    clear_url_caches()
+    yield
+    settings.DEBUG = False
+    importlib.reload(config.urls)
+    clear_url_caches()
+
+
+def test_nothing_under_media_is_served_even_with_debug_on(city, photos, urls_as_make_run):
     photo = photos["public"]
     for client in (client_for(), client_for(city.admin)):
         for name in (photo.image.name, photo.display.name):
             assert client.get(f"/media/{name}").status_code == 404
+        assert client.get(photo.display_url).status_code == 200
 
 
 def test_behind_nginx_the_view_answers_with_x_accel_redirect(city, photos, settings):
