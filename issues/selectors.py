@@ -26,6 +26,7 @@ __all__ = [
     "DUPLICATE_LIMIT",
     "HIDDEN_STATUSES",
     "CaseView",
+    "NearCase",
     "TimelineEntry",
     "case_detail",
     "case_list",
@@ -229,6 +230,22 @@ def case_photo(*, user, pk: int, variant: str) -> CasePhoto | None:
 DUPLICATE_LIMIT = 10  # suggestions offered while reporting: a screen's worth
 
 
+@dataclass(frozen=True)
+class NearCase:
+    """A case near a point, as the viewer may place it: `lat`/`lon` is the point measured from."""
+
+    case: Case
+    lat: float
+    lon: float
+    distance_m: float
+    seen_in_full: bool  # the viewer sees the whole case (their own; staff: their scope)
+
+    @property
+    def blurred(self) -> bool:
+        """The point is the grid's centre, and the address is not to be shown."""
+        return not self.seen_in_full and self.case.category.sensitive
+
+
 def _point(own: str, centroid: str, low: str, high: str, full: Q | bool) -> SqlCase | Cast:
     """One coordinate of the point a viewer may see of a case: its own where they see the case in full
     (`full`) or its category is not sensitive; else its grid's centroid, else the middle of the grid's
@@ -254,9 +271,8 @@ def _seen_in_full(full: Q | bool):
 
 
 def cases_near(cases: QuerySet, lat: float, lon: float, *, radius_m: float, limit: int,
-               full: Q | bool = False) -> list[Case]:
-    """The cases of `cases` whose point lies within `radius_m` of (lat, lon), nearest first, at most `limit`,
-    each with ``point_lat``, ``point_lon``, ``distance_m`` and ``seen_in_full``.
+               full: Q | bool = False) -> list[NearCase]:
+    """The cases of `cases` whose point lies within `radius_m` of (lat, lon), nearest first, at most `limit`.
 
     The point is the one the public may see (a sensitive category's case stands at its grid's centre, so
     its distance tells no more than its grid does), except for the cases where `full` holds (True: all),
@@ -281,14 +297,12 @@ def cases_near(cases: QuerySet, lat: float, lon: float, *, radius_m: float, limi
         .filter(nearness__lte=around.half_lat * around.half_lat)
         .order_by("nearness", "-created_at", "-id")[:limit]
     )
-    results = list(found)
-    for case in results:
-        case.distance_m = distance_m(lat, lon, case.point_lat, case.point_lon)
-    return results
+    return [NearCase(case=case, lat=case.point_lat, lon=case.point_lon, seen_in_full=case.seen_in_full,
+                     distance_m=distance_m(lat, lon, case.point_lat, case.point_lon)) for case in found]
 
 
 def duplicate_candidates(*, user, lat: float, lon: float, category: Category, radius_m: float | None = None,
-                         limit: int = DUPLICATE_LIMIT) -> list[Case]:
+                         limit: int = DUPLICATE_LIMIT) -> list[NearCase]:
     """Open cases of `category` near a point being reported, that the reporter could follow instead of
     filing the problem twice: the public ones, measured from their public point, and those the user sees
     in full (their own; staff: their scope), from their own point. Three queries with the grants."""

@@ -367,36 +367,32 @@ class NearbyQuerySerializer(serializers.Serializer):
 
 
 class NearbyCaseSerializer(serializers.Serializer):
-    """An open case near the point, as the requesting user may see it."""
+    """An open case near the point, as the requesting user may see it (issues.selectors.NearCase)."""
 
     id = serializers.SerializerMethodField(help_text="Null unless you may open the case (GET cases/{id}/).")
-    reference = serializers.CharField()
-    status = _status()
-    status_display = serializers.CharField(source="get_status_display")
-    category = serializers.IntegerField(source="category_id")
-    category_name = serializers.CharField(source="category.display_name")
-    description = serializers.CharField()
-    area = serializers.CharField(source="grid.name", help_text="The grid the case lies in.")
+    reference = serializers.CharField(source="case.reference")
+    status = _status(source="case.status")
+    status_display = serializers.CharField(source="case.get_status_display")
+    category = serializers.IntegerField(source="case.category_id")
+    category_name = serializers.CharField(source="case.category.display_name")
+    description = serializers.CharField(source="case.description")
+    area = serializers.CharField(source="case.grid.name", help_text="The grid the case lies in.")
     address = serializers.SerializerMethodField(help_text="Empty where the location is blurred.")
-    lat = serializers.FloatField(source="point_lat")
-    lon = serializers.FloatField(source="point_lon")
-    blurred = serializers.SerializerMethodField(
+    lat = serializers.FloatField()
+    lon = serializers.FloatField()
+    blurred = serializers.BooleanField(
         help_text="True where the point is the grid's centre (a sensitive category you do not see in full)."
     )
     distance_m = serializers.IntegerField(help_text="From the point asked about, in metres.")
-    created_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(source="case.created_at")
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
-    def get_id(self, case):
-        return case.pk if case.seen_in_full else None
-
-    @extend_schema_field(OpenApiTypes.BOOL)
-    def get_blurred(self, case):
-        return not case.seen_in_full and case.category.sensitive
+    def get_id(self, near):
+        return near.case.pk if near.seen_in_full else None
 
     @extend_schema_field(OpenApiTypes.STR)
-    def get_address(self, case):
-        return "" if self.get_blurred(case) else case.address
+    def get_address(self, near):
+        return "" if near.blurred else near.case.address
 
 
 class NearbyCasesSerializer(serializers.Serializer):

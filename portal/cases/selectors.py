@@ -72,5 +72,5 @@ def public_cases_near(lat: float, lon: float, *, radius_m: int = NEARBY_RADIUS_M
     """public_case dicts (plus ``distance_m``) of the public cases whose public point lies within
     ``radius_m`` of (lat, lon), nearest first, at most ``limit``: two queries."""
     cases = public_case_list().select_related("category", "grid")
-    return [{**public_case(case), "distance_m": case.distance_m}
-            for case in cases_near(cases, lat, lon, radius_m=radius_m, limit=limit)]
+    return [{**public_case(near.case), "distance_m": near.distance_m}
+            for near in cases_near(cases, lat, lon, radius_m=radius_m, limit=limit)]

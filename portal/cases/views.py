@@ -33,8 +33,8 @@ def _duplicates(request) -> dict:
         return {"duplicates": None}
     data = check.cleaned_data
     found = duplicate_candidates(user=request.user, lat=data["lat"], lon=data["lon"], category=data["category"])
-    openable = [case for case in found if case.reporter_id == request.user.pk or is_public(case)]
-    return {"duplicates": [{**public_case(case), "distance_m": case.distance_m} for case in openable],
+    openable = [near for near in found if near.case.reporter_id == request.user.pk or is_public(near.case)]
+    return {"duplicates": [{**public_case(near.case), "distance_m": near.distance_m} for near in openable],
             "duplicates_radius_m": settings.CASE_DUPLICATE_RADIUS_M}
 
 
