@@ -1,15 +1,17 @@
-"""The API's one pagination (civic.api.pagination): cursors that walk a list in any of its orderings
+"""The API's one pagination (civic.api.pagination, civic.counts): cursors that walk a list in any of its orderings
 without skipping or repeating a row, both ways; counts exact when small and estimated when large;
 page numbers only where the count is exact; bad cursors and pages are 4xx in the error shape."""
 
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from civic.api import pagination
+from civic import counts
 from issues.models import Case, Priority
-from tests.grid.utils import api_client, assert_error_shape
+from tests.grid.utils import admin_client, api_client, assert_error_shape
 from tests.issues.conftest import categories  # noqa: F401
 from tests.issues.helpers import report
 
@@ -92,8 +94,7 @@ def test_small_lists_count_exactly_and_keep_page_numbers(listed):
 
 def test_large_lists_say_their_count_is_not_exact_and_refuse_deep_page_numbers(listed, monkeypatch, postgres):
     """On PostgreSQL (elsewhere a count is always exact: small installations)."""
-    monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 10)
-    monkeypatch.setattr(pagination.count_with_estimate, "__defaults__", (10,))
+    monkeypatch.setattr(counts, "EXACT_COUNT_LIMIT", 10)
     client = api_client(listed.users["director"])
     body = client.get(URL, {"page_size": 5}).json()
     assert body["count_exact"] is False and body["count"] >= 11
@@ -102,5 +103,30 @@ def test_large_lists_say_their_count_is_not_exact_and_refuse_deep_page_numbers(l
 
 
 def test_the_estimate_comes_from_the_planner_on_postgresql(listed, postgres):
-    count, exact = pagination.count_with_estimate(Case.objects.all(), limit=10)
+    count, exact = counts.count_with_estimate(Case.objects.all(), limit=10)
     assert exact is False and count >= 11
+
+
+def test_the_admin_changelist_counts_once_and_says_when_it_estimates(listed, monkeypatch, postgres):
+    monkeypatch.setattr(counts, "EXACT_COUNT_LIMIT", 10)
+    client = admin_client(listed.users["director"])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/issues/case/", headers={"accept-language": "en"})
+    assert page.status_code == 200
+    assert len([q for q in queries if "COUNT(" in q["sql"].upper()]) == 1  # no second, unfiltered count
+    assert "about" in page.content.decode()
+    monkeypatch.setattr(counts, "EXACT_COUNT_LIMIT", 1000)
+    assert "about" not in client.get("/admin/issues/case/", headers={"accept-language": "en"}).content.decode()
+
+
+def test_cursors_follow_an_ordering_through_a_relation(city):
+    """Posts are ordered by their node's path (node__path): the cursor carries that value too."""
+    client = api_client(city.users["admin"])
+    walked, body = [], client.get("/api/v1/grid/posts/", {"page_size": 2}).json()
+    while True:
+        walked += [row["id"] for row in body["results"]]
+        if not body["next"]:
+            break
+        body = client.get(body["next"]).json()
+    whole = [row["id"] for row in client.get("/api/v1/grid/posts/", {"page_size": 200}).json()["results"]]
+    assert walked == whole and len(whole) == len(set(whole)) >= 7
