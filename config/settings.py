@@ -199,8 +199,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploads (case photos) are never served from MEDIA_URL: only views that check access send them
+# (civic.protected_media). PROTECTED_MEDIA_SERVER lets the web server in front send the bytes:
+# "nginx" (X-Accel-Redirect to PROTECTED_MEDIA_PREFIX, an internal location aliased to MEDIA_ROOT),
+# "apache" (X-Sendfile with the file's path), or "" (Django streams the file).
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+PROTECTED_MEDIA_SERVER = env("PROTECTED_MEDIA_SERVER", default="")
+if PROTECTED_MEDIA_SERVER not in ("", "nginx", "apache"):
+    raise ImproperlyConfigured('PROTECTED_MEDIA_SERVER must be "nginx", "apache" or empty.')
+PROTECTED_MEDIA_PREFIX = env("PROTECTED_MEDIA_PREFIX", default="/protected-media/").rstrip("/") + "/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -300,6 +308,8 @@ PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
 # A phone's GPS fix is often 10-30 m off, so a worker standing at the edge of their grid may read as
 # just across it; further out, the point is in someone else's grid and the report is refused.
 REPORT_GRID_TOLERANCE_M = env.float("REPORT_GRID_TOLERANCE_M", default=50.0)
+# While reporting, open cases of the same category within this distance are offered as possible duplicates.
+CASE_DUPLICATE_RADIUS_M = env.int("CASE_DUPLICATE_RADIUS_M", default=200)
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

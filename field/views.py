@@ -30,7 +30,7 @@ from grid.selectors import patrol_list
 from issues import services
 from issues.forms import RESELECT_PHOTOS, transition_apply, transition_forms, transition_ids
 from issues.models import Case
-from issues.selectors import case_detail
+from issues.selectors import case_detail, case_view
 
 __all__ = ["LoginView", "LogoutView", "case_page", "home", "manifest", "patrol", "report", "service_worker", "visit"]
 
@@ -112,27 +112,10 @@ def case_page(request, pk):
         stale = outcome == "stale"
         case = case_detail(user=request.user).get(pk=case.pk)
     actions = _actions(request.user, case, bound)
-    context = {"case": case, "stale": stale, "events": _timeline(request.user, case), "actions": actions,
-               "refused": _refused(bound, actions)}
+    context = {"case": case, "stale": stale, "events": case_view(user=request.user, case=case).timeline(),
+               "actions": actions, "refused": _refused(bound, actions)}
     status = 409 if stale else (400 if bound is not None and bound.errors else 200)
     return render(request, "field/case.html", context, status=status)
-
-
-def _timeline(user, case: Case) -> list[dict]:
-    photos = list(case.photos.all())
-    return [
-        {"event": event, "who": _who(user, case, event), "photos": [p for p in photos if p.event_id == event.pk]}
-        for event in case.events.all()
-    ]
-
-
-def _who(user, case: Case, event) -> str:
-    """The actor's name, except a reporter who asked not to be shown (as in the API)."""
-    if event.actor is None:
-        return ""
-    if event.actor_id == case.reporter_id and not case.reporter_public and user.pk != case.reporter_id:
-        return _("the reporter")
-    return event.actor.get_full_name() or event.actor.get_username()
 
 
 def _refused(bound: ActionForm | None, actions: list[dict]) -> list[str]:

@@ -42,6 +42,7 @@ __all__ = [
     "rule_for",
     "scope",
     "scope_by_codename",
+    "scope_q",
     "subtree_q",
     "use_grants",
 ]
@@ -251,13 +252,31 @@ def scope_by_codename(queryset: QuerySet, user, codename: str) -> QuerySet:
     return _scoped(queryset, user, rule_for(queryset.model), codename, None)
 
 
-def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+def scope_q(model: type[Model], user, action: str = "view") -> Q | None:
+    """The condition scope() filters by, to combine with another one (e.g. "public, or in my scope"):
+    None means every row; a user without grants gets a condition that no row meets."""
+    rule = rule_for(model)
+    owner = rule.owner if action in rule.owner_actions else None
+    conditions = _conditions(user, rule, rule.actions[action], owner)
+    if conditions is None:
+        return None
+    return reduce(operator.or_, conditions) if conditions else Q(pk__in=[])
+
+
+def _conditions(user, rule: ScopeRule, codename: str, owner: str | None) -> list[Q] | None:
     paths = grant_paths(user, codename)
     if paths is None:
-        return queryset
+        return None
     conditions = [rule.subtree_q(path) for path in paths]
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
+    return conditions
+
+
+def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+    conditions = _conditions(user, rule, codename, owner)
+    if conditions is None:
+        return queryset
     if not conditions:
         return queryset.none()
     return queryset.filter(reduce(operator.or_, conditions))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Length, Substr
 
-from grid.geo import contains
+from grid.geo import Around, contains
 from grid.models import Department, GridNode, Household, Level, Place, Post, Visit, VisitOutcome
 from grid.permissions import path_prefix_q, scope, subtree_q
 
@@ -15,6 +15,7 @@ __all__ = [
     "PatrolItem",
     "department_list",
     "grid_centre",
+    "grid_paths_near",
     "household_list",
     "locate",
     "node_ancestors",
@@ -82,6 +83,18 @@ def locate(lat: float | Decimal, lon: float | Decimal) -> GridNode | None:
         if contains(node.boundary, lat, lon):
             return node
     return None
+
+
+def grid_paths_near(around: Around) -> list[str]:
+    """Paths of the grids whose bounding box meets the box around the point: whatever lies in a grid
+    (a case, and its public point) can be near the point only if its grid is one of these. The bounding
+    boxes are indexed (grid_node_bbox)."""
+    lat, lon, half_lat, half_lon = around.lat, around.lon, around.half_lat, around.half_lon
+    return list(
+        GridNode.objects.filter(level=Level.GRID, min_lat__lte=lat + half_lat, max_lat__gte=lat - half_lat,
+                                min_lon__lte=lon + half_lon, max_lon__gte=lon - half_lon)
+        .values_list("path", flat=True)
+    )
 
 
 #

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from issues.models import OPEN_STATUSES, Status
 
-__all__ = ["TRANSITIONS", "Transition", "available"]
+__all__ = ["EVENT_LABELS", "TRANSITIONS", "Transition", "available", "event_label"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,17 @@ TRANSITIONS: dict[str, Transition] = {
            needs_comment=True, versioned=False),
     )
 }
+
+
+# Timeline actions that are not transitions: the report itself (issues.services.case_report) and the
+# overdue sweep's flag to the command centre (issues.sweep; its escalations are the "escalate" transition).
+EVENT_LABELS = {"report": _("report"), "flag": _("flagged to the command centre")}
+
+
+def event_label(action: str) -> str:
+    """How a timeline event's action is named, in the active language: every front end asks here."""
+    transition = TRANSITIONS.get(action)
+    return str(transition.label if transition else EVENT_LABELS.get(action, action))
 
 
 def available(status: str) -> list[Transition]:
