@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Writes the request's views of unmasked ID numbers to the audit log, one row per kind.
+    "civic.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out login attempt into the lockout page.
@@ -262,6 +264,20 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+
+# --- Residents' data and account security ------------------------------------------------------
+
+# The key of the ID-number look-up hash (grid.idnumbers.id_number_hash). Without it, a key derived from
+# SECRET_KEY; set it apart so that SECRET_KEY can be rotated, and run `manage.py rehash_id_numbers` after
+# changing either.
+ID_NUMBER_HASH_KEY = env("ID_NUMBER_HASH_KEY", default="") or SECRET_KEY
+# ID numbers one user may set or change per hour (new residents included), whatever the outcome.
+ID_NUMBER_CHANGES_PER_HOUR = env.int("ID_NUMBER_CHANGES_PER_HOUR", default=60)
+# One-time codes (sign-up, resend, phone password reset): requests per phone number or e-mail address,
+# and per client address, within the window. Behind carrier-grade NAT many citizens share an address.
+CODE_REQUESTS_PER_ADDRESS = env.int("CODE_REQUESTS_PER_ADDRESS", default=3)
+CODE_REQUESTS_PER_CLIENT = env.int("CODE_REQUESTS_PER_CLIENT", default=3)
+CODE_REQUESTS_WINDOW = timedelta(minutes=env.int("CODE_REQUESTS_WINDOW_MINUTES", default=15))
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

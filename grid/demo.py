@@ -30,7 +30,7 @@ from guardian.shortcuts import assign_perm
 
 from grid.fields import GridPathField
 from grid.geo import rectangle
-from grid.idnumbers import make_id_number
+from grid.idnumbers import id_number_hash, make_id_number
 from grid.models import (
     CODE_DIGITS,
     Building,
@@ -371,8 +371,10 @@ def _fill_grid(plan: _GridPlan, rng: random.Random, ids: _IdNumbers) -> None:
         )
         for i, family in enumerate(families)
     )
+    # bulk_create skips Resident.save(), which keeps the look-up hash in step with the number.
     Resident.objects.bulk_create(
-        (Resident(household=household, phone=household.phone if person["relation"] == "户主" else "", **person)
+        (Resident(household=household, phone=household.phone if person["relation"] == "户主" else "",
+                  id_number_hash=id_number_hash(person["id_number"]), **person)
          for household, family in zip(households, families, strict=True) for person in family),
         batch_size=2000,
     )

@@ -55,6 +55,9 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # More paths the grant must cover as well, each unless empty: a row about two records (a duplicate
+    # registration of one ID number in two households) is for those who may see both.
+    also: tuple[str, ...] = ()
 
     def owns(self, user, obj: Model) -> bool:
         return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
@@ -62,21 +65,32 @@ class ScopeRule:
     def path_of(self, obj: Model) -> str:
         if self.object_path is not None:
             return self.object_path(obj)
-        value = obj
-        for part in self.lookup.split("__"):
-            value = getattr(value, part)
-        return value
+        return _follow(obj, self.lookup)
+
+    def also_paths_of(self, obj: Model) -> list[str]:
+        return [path for path in (_follow(obj, lookup) for lookup in self.also) if path is not None]
+
+
+def _follow(obj: Model, lookup: str):
+    """The value at the end of an ORM lookup path, or None where a nullable relation is empty."""
+    value = obj
+    for part in lookup.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value
 
 
 _RULES: dict[type[Model], ScopeRule] = {}
 
 
 def register(
-    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=()
+    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
+    also: tuple[str, ...] = (),
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions),
+        owner_actions=frozenset(owner_actions), also=tuple(also),
     )
 
 
@@ -201,12 +215,19 @@ def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str
     paths = grant_paths(user, codename)
     if paths is None:
         return queryset
-    conditions = [path_prefix_q(rule.lookup, paths)] if paths else []
+    conditions = [_covered_q(rule, paths)] if paths else []
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
     if not conditions:
         return queryset.none()
     return queryset.filter(reduce(operator.or_, conditions))
+
+
+def _covered_q(rule: ScopeRule, paths: list[str]) -> Q:
+    covered = path_prefix_q(rule.lookup, paths)
+    for lookup in rule.also:
+        covered &= Q(**{f"{lookup}__isnull": True}) | path_prefix_q(lookup, paths)
+    return covered
 
 
 def can(user, action: str, obj: Model) -> bool:
@@ -217,7 +238,7 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(path.startswith(granted) for granted in paths)
+    return bool(path) and all(any(p.startswith(granted) for granted in paths) for p in [path, *rule.also_paths_of(obj)])
 
 
 def require(user, action: str, obj: Model) -> None:

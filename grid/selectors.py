@@ -7,13 +7,28 @@ from decimal import Decimal
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Concat, Length, Substr
 
+from civic.audit import audit_view
 from grid.geo import contains
-from grid.models import Department, GridNode, Household, Level, Place, Post, Visit, VisitOutcome
-from grid.permissions import PATH_END, path_prefix_q, scope
+from grid.idnumbers import id_number_hash, mask_id_number
+from grid.models import (
+    Department,
+    DuplicateRegistration,
+    GridNode,
+    Household,
+    Level,
+    Place,
+    Post,
+    Resident,
+    Visit,
+    VisitOutcome,
+)
+from grid.permissions import PATH_END, can, path_prefix_q, scope
 
 __all__ = [
     "PatrolItem",
     "department_list",
+    "duplicate_registration_list",
+    "id_number_holder",
     "grid_centre",
     "household_list",
     "locate",
@@ -22,6 +37,7 @@ __all__ = [
     "patrol_list",
     "place_list",
     "post_list",
+    "shown_id_number",
     "visit_list",
     "with_household_counts",
 ]
@@ -60,6 +76,37 @@ def household_list(*, user) -> QuerySet:
 
 def place_list(*, user) -> QuerySet:
     return scope(Place.objects.select_related("grid"), user)
+
+
+#
+# ID numbers
+#
+
+
+def shown_id_number(*, viewer, resident: Resident) -> str:
+    """A resident's ID number as `viewer` may see it: whole with view_personal_id on the household's
+    grid (and then the view goes to the audit log), masked otherwise. Every API field, admin page and
+    form that shows an ID number asks here."""
+    if can(viewer, "view_personal_id", resident):
+        audit_view(actor=viewer, action="resident.id_number_viewed", target=resident)
+        return resident.id_number
+    return mask_id_number(resident.id_number)
+
+
+def id_number_holder(number: str, *, exclude: Resident | None = None) -> Resident | None:
+    """The registration that holds `number` (not one under review as a duplicate), found by its keyed hash."""
+    holders = Resident.objects.select_related("household").filter(id_number_hash=id_number_hash(number),
+                                                                   duplicate=False)
+    if exclude is not None and exclude.pk is not None:
+        holders = holders.exclude(pk=exclude.pk)
+    return holders.first()
+
+
+def duplicate_registration_list(*, user) -> QuerySet:
+    """Duplicate registrations whose two households the user's grants both cover, open ones first."""
+    return scope(DuplicateRegistration.objects.select_related(
+        "resident__household__grid", "original__household__grid", "registered_by", "resolved_by"), user,
+    ).order_by(F("resolved_at").desc(nulls_first=True), "-id")
 
 
 def grid_centre(node: GridNode) -> tuple[Decimal, Decimal] | tuple[None, None]:
