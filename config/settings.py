@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "guardian",
     "treebeard",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "civic",
     "grid",
     "issues",
@@ -62,6 +65,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff second factor: django-otp marks a session that gave its code; ours keeps the staff areas
+    # (STAFF_2FA_AREAS) closed to one that has not, for those who need it.
+    "django_otp.middleware.OTPMiddleware",
+    "civic.twofactor.middleware.SecondFactorMiddleware",
     # Writes the request's views of unmasked ID numbers to the audit log, one row per kind.
     "civic.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -278,6 +285,16 @@ ID_NUMBER_CHANGES_PER_HOUR = env.int("ID_NUMBER_CHANGES_PER_HOUR", default=60)
 CODE_REQUESTS_PER_ADDRESS = env.int("CODE_REQUESTS_PER_ADDRESS", default=3)
 CODE_REQUESTS_PER_CLIENT = env.int("CODE_REQUESTS_PER_CLIENT", default=3)
 CODE_REQUESTS_WINDOW = timedelta(minutes=env.int("CODE_REQUESTS_WINDOW_MINUTES", default=15))
+
+# Staff two-factor authentication (civic.twofactor): with this on, superusers and staff posted at a
+# street office or above must give a code from an authenticator app (or a recovery code) after their
+# password; anyone who set one up is asked for it anyway. Off by default: the demo accounts log in with
+# their password alone.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+# Where it is asked for: path prefix → the area's code page (None: the API, where such a session is
+# simply not signed in; token clients send the code with the password).
+STAFF_2FA_AREAS = {"/admin/": "admin_2fa", "/field/": "field:2fa", "/api/": None}
+OTP_TOTP_ISSUER = "Civic"
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

@@ -50,6 +50,13 @@ class GridConfig(AppConfig):
             DuplicateRegistration, lookup="resident__household__grid_path", also=("original__household__grid_path",),
             actions={"view": "change_registry", "change": "change_registry"},
         )
+        # Staff posted at a street office or above (department staff included: they read a whole
+        # district) need a second factor when STAFF_2FA_REQUIRED is on.
+        from civic.twofactor import register_requirement
+        from grid.models import Level
+        from grid.selectors import posted_at_or_above
+
+        register_requirement(lambda user: posted_at_or_above(user, Level.STREET_OFFICE))
         # Visits are recorded, never edited: they have no change or delete action.
         permissions.register(
             Visit, lookup="grid_path", actions={"view": "view_registry", "add": "record_visit"},

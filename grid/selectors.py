@@ -37,6 +37,7 @@ __all__ = [
     "patrol_list",
     "place_list",
     "post_list",
+    "posted_at_or_above",
     "shown_id_number",
     "visit_list",
     "with_household_counts",
@@ -68,6 +69,11 @@ def department_list(*, user) -> QuerySet:
 
 def post_list(*, user) -> QuerySet:
     return scope(Post.objects.select_related("user", "node", "department"), user)
+
+
+def posted_at_or_above(user, level: int) -> bool:
+    """Does the user hold a post at a node of `level` or higher (department staff: their department's node)?"""
+    return Post.objects.filter(user=user, node__level__lte=level).exists()
 
 
 def household_list(*, user) -> QuerySet:
