@@ -136,6 +136,12 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-overdue-cases": {
         "task": "issues.tasks.escalate_overdue_cases", "schedule": crontab(minute="*"), "options": {"expires": 50},
     },
+    # Retention (issues.retention): every night at 03:30, the personal data of cases over for
+    # CASE_RETENTION_DAYS goes. A night missed is caught up by the next one.
+    "anonymise-closed-cases": {
+        "task": "issues.tasks.anonymise_closed_cases", "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
 }
 
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
@@ -285,6 +291,10 @@ ID_NUMBER_CHANGES_PER_HOUR = env.int("ID_NUMBER_CHANGES_PER_HOUR", default=60)
 CODE_REQUESTS_PER_ADDRESS = env.int("CODE_REQUESTS_PER_ADDRESS", default=3)
 CODE_REQUESTS_PER_CLIENT = env.int("CODE_REQUESTS_PER_CLIENT", default=3)
 CODE_REQUESTS_WINDOW = timedelta(minutes=env.int("CODE_REQUESTS_WINDOW_MINUTES", default=15))
+
+# Days a case that is over (closed, rejected, a duplicate) keeps its reporter, free text and original
+# photos after its last change; then the nightly retention task removes them (issues.retention).
+CASE_RETENTION_DAYS = env.int("CASE_RETENTION_DAYS", default=730)
 
 # Staff two-factor authentication (civic.twofactor): with this on, superusers and staff posted at a
 # street office or above must give a code from an authenticator app (or a recovery code) after their

@@ -163,9 +163,9 @@ class CasePhotoSerializer(serializers.ModelSerializer):
     def get_url(self, photo):
         return self._url(photo.display)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True, help_text="Null once the retention period removed it."))
     def get_original_url(self, photo):
-        return self._url(photo.image)
+        return self._url(photo.image) if photo.image else None
 
 
 # Timeline actions that are not workflow transitions.
