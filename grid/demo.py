@@ -35,6 +35,7 @@ from grid.models import (
     CODE_DIGITS,
     Building,
     Department,
+    DuplicateRegistration,
     Estate,
     GridNode,
     GridNodeGroupObjectPermission,
@@ -50,7 +51,7 @@ from grid.models import (
     VisitOutcome,
 )
 from grid.permissions import PATH_END, forget_grants
-from grid.services import node_create, post_create, posts_sync_grants, visit_record
+from grid.services import node_create, post_create, posts_sync_grants, resident_save, visit_record
 
 __all__ = [
     "CITY_CODE",
@@ -65,6 +66,7 @@ __all__ = [
     "ensure_admin",
     "ensure_bench_accounts",
     "ensure_demo_accounts",
+    "ensure_demo_duplicate",
     "ensure_demo_visits",
     "password_hash",
     "register_seeder",
@@ -525,6 +527,29 @@ def ensure_demo_visits(*, progress: Progress = _no_progress) -> int:
                 _record_demo_visit(rng, visitors, place=place)
                 recorded += 1
     return recorded
+
+
+#
+# A duplicate registration for the district commander to review
+#
+
+
+@transaction.atomic
+def ensure_demo_duplicate() -> int:
+    """worker2 registers, in their grid of another street, a number that a Xinghuo Lane resident holds:
+    accepted as for any number (worker2 cannot see Xinghuo Lane), and under review by `district`, the
+    lowest post covering both. Once; returns how many were made now."""
+    if DuplicateRegistration.objects.exists():
+        return 0
+    worker2 = get_user_model().objects.get(username="worker2")
+    grid = Post.objects.get(user=worker2, role=Role.GRID_WORKER).node
+    household = Household.objects.filter(grid=grid).order_by("id").first()
+    original = Resident.objects.filter(household__grid__code=XINGHUO_CODE + "001").order_by("id").first()
+    if household is None or original is None:
+        return 0
+    resident_save(actor=worker2, resident=Resident(household=household, name="赵建华", relation="租户",
+                                                   id_number=original.id_number))
+    return 1
 
 
 #

@@ -203,6 +203,17 @@ class TestDemoCity:
         visited = [item.last_visited_at for item in items[len(never):]]
         assert visited == sorted(visited)
 
+    def test_a_duplicate_registration_awaits_the_district_commander(self, db):
+        from grid.models import DuplicateRegistration
+        from grid.selectors import duplicate_registration_list
+
+        review = DuplicateRegistration.objects.get()
+        assert review.resident.duplicate and review.resident.id_number == review.original.id_number
+        user = get_user_model().objects.get
+        assert list(duplicate_registration_list(user=user(username="district"))) == [review]
+        for username in ("worker2", "street2", "street", "director"):
+            assert not duplicate_registration_list(user=user(username=username)).exists(), username
+
     def test_a_second_run_creates_nothing(self, db):
         before = row_counts()
         assert "exists" in seed()
