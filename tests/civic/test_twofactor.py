@@ -211,7 +211,8 @@ def test_logout_stays_open(city, required):
 
 
 def _token(username: str, **extra):
-    return Client().post("/api/v1/auth/token/", {"username": username, "password": PASSWORD, **extra})
+    return Client().post("/api/v1/auth/token/", {"username": username, "password": PASSWORD, **extra},
+                         headers={"accept-language": "en"})
 
 
 def test_the_token_endpoint_asks_for_the_code_of_those_who_need_it(city, required):
