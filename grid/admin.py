@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from civic.admin_utils import ReadOnlyAdminMixin
+from civic.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from civic.ratelimit import RateLimited
 from grid import services
 from grid.grants_admin import AuditedGrantsMixin
@@ -28,7 +28,7 @@ from grid.models import (
     Resident,
     Visit,
 )
-from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename
+from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename, subtree_q
 from grid.selectors import (
     duplicate_registration_list,
     id_number_holder,
@@ -50,7 +50,15 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 
 class ScopedAdmin(admin.ModelAdmin):
-    """Base admin: the model must have a rule registered in grid.permissions."""
+    """Base admin: the model must have a rule registered in grid.permissions.
+
+    A district's lists are long (a million households, hundreds of thousands of cases): the changelist
+    counts like the API (exact up to a limit, estimated above), once, and offers no facet counts.
+    """
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def _holds(self, request, action) -> bool:
         paths = grant_paths(request.user, rule_for(self.model).actions[action])
@@ -129,7 +137,7 @@ class NodeParentFilter(admin.SimpleListFilter):
         if self.value() and parent is None:
             return queryset.none()
         if parent:
-            return queryset.filter(path__startswith=parent.path, depth=parent.depth + 1)
+            return queryset.filter(subtree_q("path", parent.path), depth=parent.depth + 1)
         return queryset
 
 

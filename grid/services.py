@@ -31,7 +31,7 @@ from grid.models import (
     Resident,
     Visit,
 )
-from grid.permissions import PATH_END, can, forget_grants, require
+from grid.permissions import can, forget_grants, is_within, require, subtree_q
 from grid.roles import ROLE_PERMISSIONS
 from grid.selectors import id_number_holder
 
@@ -136,7 +136,7 @@ def _path_carriers() -> Iterable[tuple[type[models.Model], str]]:
 
 
 def _rewrite_prefix(queryset, field: str, old: str, new: str) -> None:
-    queryset.filter(**{f"{field}__gte": old, f"{field}__lt": old + PATH_END}).update(
+    queryset.filter(subtree_q(field, old)).update(
         **{field: Concat(Value(new), Substr(F(field), len(old) + 1), output_field=GridPathField())}
     )
 
@@ -149,7 +149,7 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
     parent.refresh_from_db()
     require(actor, "change", node)
     require(actor, "add", parent)
-    if parent.path.startswith(node.path):
+    if is_within(parent.path, node.path):
         raise ValidationError({"parent": _("A node cannot move under itself or its own descendants.")})
     if parent.level != node.level - 1:
         raise ValidationError({"parent": _("The new parent must be one level above the node.")})
@@ -163,7 +163,7 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
         )
     node.move(parent, pos="last-child")
     node.refresh_from_db()
-    subtree = GridNode.objects.filter(path__gte=node.path, path__lt=node.path + PATH_END)
+    subtree = GridNode.objects.filter(subtree_q("path", node.path))
     subtree.update(code=Concat(Value(new_code), Substr(F("code"), Length(Value(old_code)) + 1)))
     for model, field in _path_carriers():
         _rewrite_prefix(model._base_manager.all(), field, old_path, node.path)
@@ -382,7 +382,7 @@ def _covering_path(*paths: str) -> str:
     """The path of the lowest node whose subtree holds every one of `paths`."""
     common = paths[0]
     for path in paths[1:]:
-        while not path.startswith(common):
+        while not is_within(path, common):
             common = common[:-GridNode.steplen]
     return common
 

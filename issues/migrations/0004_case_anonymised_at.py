@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('grid', '0004_resident_id_number_hash'),
-        ('issues', '0002_case_client_key'),
+        ('issues', '0003_case_scope_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
