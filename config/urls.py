@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from civic.health import healthz
+from civic.twofactor.views import SecondFactorView
 
 api_v1 = [
     path("auth/", include("civic.api.urls")),
@@ -13,6 +14,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/2fa/", SecondFactorView.as_view(), name="admin_2fa"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

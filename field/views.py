@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from civic.errors import AlreadyDone
 from civic.forms import add_service_errors
+from civic.twofactor.middleware import second_factor_exempt
 from field.access import field_staff_required
 from field.forms import ACTIONS, ActionForm, FieldLoginForm, ReportForm, VisitForm
 from field.selectors import cases_to_verify, open_cases, patrol_grids, report_grid_options, visit_targets
@@ -193,6 +194,7 @@ def _patrol_url(grid: str) -> str:
 #
 
 
+@second_factor_exempt  # no data, and the browser fetches it for the login page too
 def manifest(request):
     home_url = reverse("field:home")
     icons = [
@@ -220,6 +222,7 @@ def _shell_version(assets: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+@second_factor_exempt  # the code itself keeps no page that answered with a redirect
 def service_worker(request):
     """Served from /field/ so that its scope is the whole app; never cached, so updates reach phones."""
     assets = [static(path) for path in SHELL_ASSETS]

@@ -19,7 +19,18 @@ from django.utils.translation import gettext_lazy as _
 from grid.fields import GridPathField
 from grid.models import Department, GridNode, Level
 
-__all__ = ["Case", "CaseEvent", "CasePhoto", "CaseSequence", "Category", "Priority", "ReporterKind", "Status"]
+__all__ = [
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "Case",
+    "CaseEvent",
+    "CasePhoto",
+    "CaseSequence",
+    "Category",
+    "Priority",
+    "ReporterKind",
+    "Status",
+]
 
 
 class Priority(models.IntegerChoices):
@@ -98,6 +109,8 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (
     Status.REPORTED, Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURNED, Status.REOPENED,
 )
+# Statuses a case never leaves: its personal data is anonymised some time after (issues.retention).
+FINAL_STATUSES = (Status.CLOSED, Status.REJECTED, Status.DUPLICATE)
 
 
 class ReporterKind(models.TextChoices):
@@ -185,6 +198,8 @@ class Case(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # When the retention task removed the reporter, the free text and the original photos (issues.retention).
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case")
@@ -205,6 +220,11 @@ class Case(models.Model):
                            condition=models.Q(status__in=OPEN_STATUSES)) for level in _SCOPE_LEVELS],
             models.Index(fields=["grid_path", "due_at"], name="issues_case_grid_open_due",
                          condition=models.Q(status__in=OPEN_STATUSES)),
+            # The retention task reads only final cases still holding personal data, by their last change.
+            models.Index(
+                fields=["updated_at"], name="issues_case_retention",
+                condition=models.Q(status__in=FINAL_STATUSES, anonymised_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(handling_level__gte=Level.DISTRICT,

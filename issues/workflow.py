@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
-from issues.models import OPEN_STATUSES, Status
+from issues.models import FINAL_STATUSES, OPEN_STATUSES, Status
 
 __all__ = ["EVENT_LABELS", "TRANSITIONS", "Transition", "available", "event_label"]
 
@@ -30,7 +30,6 @@ def _t(name, label, sources, target, action="handle", needs_comment=False, versi
 
 
 _ACTIVE = (Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED)
-_FINAL = (Status.CLOSED, Status.REJECTED, Status.DUPLICATE)
 
 TRANSITIONS: dict[str, Transition] = {
     t.name: t
@@ -49,7 +48,7 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reject", _("reject"), [Status.REPORTED, Status.ACCEPTED], Status.REJECTED, needs_comment=True),
         _t("mark_duplicate", _("mark as duplicate"), [Status.REPORTED, Status.ACCEPTED], Status.DUPLICATE),
         _t("assign", _("assign"), _ACTIVE, None),
-        _t("comment", _("comment"), [s for s in Status.values if s not in _FINAL], None, action="comment",
+        _t("comment", _("comment"), [s for s in Status.values if s not in FINAL_STATUSES], None, action="comment",
            needs_comment=True, versioned=False),
     )
 }

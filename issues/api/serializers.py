@@ -179,9 +179,11 @@ class CasePhotoSerializer(serializers.ModelSerializer):
     def get_url(self, photo):
         return self._url(photo, "display")
 
-    @extend_schema_field(serializers.URLField(allow_null=True))
+    @extend_schema_field(serializers.URLField(
+        allow_null=True, help_text="Null for a viewer who may not open the original, and once the retention period "
+                                   "removed it."))
     def get_original_url(self, photo):
-        return self._url(photo, "original")
+        return self._url(photo, "original") if photo.image else None
 
 
 class CaseEventSerializer(serializers.ModelSerializer):
