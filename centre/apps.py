@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class CentreConfig(AppConfig):
     name = "centre"
     verbose_name = _("Command centre")
+
+    def ready(self):
+        from django.contrib import admin
+
+        # The admin's home page links the command centre (its own template adds the module on top).
+        admin.site.index_template = "centre/admin_index.html"

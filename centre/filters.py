@@ -22,7 +22,10 @@ from grid.permissions import scope
 from issues.filters import CaseFilter
 from issues.selectors import case_list
 
-__all__ = ["INTERVALS", "METRICS", "CentreForm", "Selection", "SeriesForm", "local_midnight", "select"]
+__all__ = [
+    "INTERVALS", "METRICS", "CentreForm", "DashboardForm", "Selection", "SeriesForm", "local_midnight", "select",
+    "visible_node",
+]
 
 ISO_DATE = ["%Y-%m-%d"]
 # The case list's filters a centre request passes on as they are (from/to stand for the two dates).
@@ -55,6 +58,13 @@ class CentreForm(forms.Form):
         if start and end and end < start:
             self.add_error("to", _("The end of the period comes before its start."))
         return data
+
+
+class DashboardForm(CentreForm):
+    interval = forms.ChoiceField(label=_("trend by"), choices=list(INTERVALS.items()), required=False)
+
+    def clean_interval(self):
+        return self.cleaned_data.get("interval") or "day"
 
 
 class SeriesForm(CentreForm):

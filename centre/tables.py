@@ -38,6 +38,9 @@ class Table:
     note: str = ""
     links: list = field(default_factory=list)  # per row: a drill-down URL, or None
 
+    def items(self) -> list[tuple[list, str | None]]:
+        return [(row, self.links[i] if i < len(self.links) else None) for i, row in enumerate(self.rows)]
+
 
 def _level_name(key: str) -> str:
     return _("functional departments") if key == "department" else str(Level(int(key)).label)

@@ -270,6 +270,13 @@ PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before bein
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
 
+# --- Command centre (centre) -------------------------------------------------------------------
+
+# Exports of up to this many cases are built in the request; larger ones by a Celery worker (202, then a link).
+CENTRE_EXPORT_INLINE_ROWS = env.int("CENTRE_EXPORT_INLINE_ROWS", default=5000)
+# Open cases drawn on the centre's map at most (the nearest-to-due first); the page says when there are more.
+CENTRE_MAP_CASES = env.int("CENTRE_MAP_CASES", default=5000)
+
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 
 # Leaflet tile URL template; the report page still works (number inputs) when tiles cannot load.

@@ -66,3 +66,15 @@ def spread(city, categories):  # noqa: F811
         case.refresh_from_db()
         made[key] = case
     return made
+
+
+def more_cases(city, n: int) -> None:
+    """n more reported cases in the district (bulk: only their number matters)."""
+    template = Case.objects.filter(grid=city.nodes["A1g1"]).first()
+    Case.objects.bulk_create([
+        Case(reference=f"XC-BULK-{i}", category=template.category, description="bulk", lat=template.lat,
+             lon=template.lon, grid=template.grid, grid_path=template.grid_path, reporter=template.reporter,
+             reporter_kind=template.reporter_kind, handling_level=template.handling_level,
+             handling_node=template.handling_node, due_at=template.due_at)
+        for i in range(n)
+    ])
