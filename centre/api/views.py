@@ -5,19 +5,24 @@ summary's counts are the case list's counts for the same user and filters. Staff
 citizens get 403. A node outside the user's subtree answers 404; bad dates, metrics or intervals 400.
 """
 
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from centre import selectors
-from centre.api.serializers import SeriesSerializer, SummarySerializer
+from centre.api.serializers import ExportSerializer, SeriesSerializer, SummarySerializer
 from centre.filters import INTERVALS, METRICS, PASSED_ON, CentreForm, SeriesForm, select
+from centre.models import Export
+from centre.services import export_request
+from centre.views import export_file_response
 from grid.permissions import has_any_grant
 
-__all__ = ["SeriesView", "SummaryView"]
+__all__ = ["ExportDownloadView", "ExportView", "ExportsView", "SeriesView", "SummaryView"]
 
 
 class IsStaffWithPost(IsAuthenticated):
@@ -57,10 +62,9 @@ class SummaryView(APIView):
             counts = selectors.case_counts(sel.cases)
             timings = selectors.case_timings(sel.cases)
             categories = selectors.category_rows(counts.by_category, counts.open_by_category)
-        open_statuses = counts.open
         body = {
             "node": _node(sel.node), "date_from": sel.start, "date_to": sel.end,
-            "total": counts.total, "open": open_statuses, "overdue": counts.overdue, "due_within_24h": counts.due_soon,
+            "total": counts.total, "open": counts.open, "overdue": counts.overdue, "due_within_24h": counts.due_soon,
             "by_status": counts.by_status,
             "by_category": [{key: row[key] for key in ("id", "code", "name", "parent", "count", "open")}
                             for row in categories],
@@ -100,3 +104,62 @@ class SeriesView(APIView):
             "metric": data["metric"], "interval": data["interval"], "date_from": data["from"],
             "date_to": data["to"], "points": points,
         }).data)
+
+
+def _export_body(request, export: Export) -> dict:
+    done = export.status == Export.Status.DONE
+    return ExportSerializer({
+        "id": export.pk, "status": export.status, "format": export.format, "rows": export.rows,
+        "created_at": export.created_at, "finished_at": export.finished_at,
+        "url": request.build_absolute_uri(reverse("centre-export", args=[export.pk])),
+        "download": request.build_absolute_uri(reverse("centre-export-download", args=[export.pk])) if done else None,
+    }).data
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+
+
+class ExportsView(APIView):
+    permission_classes = [IsStaffWithPost]
+
+    @extend_schema(
+        request=ExportRequestSerializer, parameters=_COMMON,
+        responses={201: ExportSerializer, 202: ExportSerializer},
+        description="Export the cases the summary counts (same query string) as CSV or XLSX. Up to "
+                    "CENTRE_EXPORT_INLINE_ROWS cases the file is built at once (201, with `download`); above, a "
+                    "worker builds it (202: poll `url` until `download` is set). The same export asked for again "
+                    "while in progress answers 202 with the first one. Logged in the audit log.",
+    )
+    def post(self, request):
+        body = ExportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        selection = select(request, CentreForm(request.GET))
+        with selectors.reading():
+            rows = selection.cases.count()
+        export, created = export_request(
+            actor=request.user, source=Export.Source.CENTRE, format=body.validated_data["format"], rows=rows,
+            params=dict(selection.case_list_params.lists()), request=request,
+        )
+        code = status.HTTP_201_CREATED if export.status == Export.Status.DONE else status.HTTP_202_ACCEPTED
+        response = Response(_export_body(request, export), status=code)
+        response["Location"] = _export_body(request, export)["url"]
+        return response
+
+
+class ExportView(APIView):
+    permission_classes = [IsStaffWithPost]
+
+    @extend_schema(responses=ExportSerializer, description="An export of yours: its status, and the link to "
+                                                          "its file once ready. Others' exports answer 404.")
+    def get(self, request, pk: int):
+        return Response(_export_body(request, get_object_or_404(Export, pk=pk, requested_by=request.user)))
+
+
+class ExportDownloadView(APIView):
+    permission_classes = [IsStaffWithPost]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+                   description="The file of a ready export of yours (404 otherwise).")
+    def get(self, request, pk: int):
+        return export_file_response(get_object_or_404(Export, pk=pk, requested_by=request.user))

@@ -80,8 +80,7 @@ def _queries(client, **params) -> int:
 def test_query_count_does_not_grow_with_the_scope(city, spread):
     """The whole dashboard in a fixed number of queries, for a grid worker as for the superuser."""
     counts = {name: _queries(admin_client(city.users[name])) for name in ("worker", "street", "district", "admin")}
-    assert max(counts.values()) <= 25, counts
-    print(counts)
+    assert max(counts.values()) <= 22, counts
     more_cases(city, 30)
     assert _queries(admin_client(city.users["district"])) == counts["district"]
 
