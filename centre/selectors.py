@@ -176,6 +176,8 @@ def _facts(cases: QuerySet) -> QuerySet:
 def case_timings(cases: QuerySet) -> Timings:
     alias = read_alias()
     facts = _facts(cases).using(alias)
+    if facts.query.is_empty():
+        return Timings()
     if connections[alias].vendor == "postgresql":
         return _timings_sql(facts, alias)
     return _timings_python(list(facts))
