@@ -25,7 +25,7 @@ from django.utils import timezone
 from civic.calendar_models import CalendarDay
 from civic.workcal import load_overrides, working_periods
 
-__all__ = ["WorkingClock", "clock_at", "clock_cte", "clock_local", "median"]
+__all__ = ["WorkingClock", "clock_at", "clock_cte", "clock_parts", "median"]
 
 
 def _seconds(moment: time) -> int:
@@ -58,18 +58,21 @@ def clock_cte(low_sql: str, high_sql: str) -> tuple[str, list]:
     return sql, [settings.TIME_ZONE, settings.TIME_ZONE]
 
 
-def clock_local(column: str) -> tuple[str, list]:
-    """The local wall-clock time of a timestamp column: select it once per row, then pass it to clock_at."""
-    return f"({column} AT TIME ZONE %s)", [settings.TIME_ZONE]
+def clock_parts(column: str, name: str) -> tuple[str, list]:
+    """Select-list items ``<name>_day`` (the index of the column's local date in the clock's arrays) and
+    ``<name>_sec`` (its local time of day in seconds, as float: EXTRACT would compute in numeric), with
+    the ``clock`` CTE in the FROM list: computed once per row, then read by clock_at."""
+    local = f"({column} AT TIME ZONE %s)"
+    sql = (f"{local}::date - clock.first + 1 AS {name}_day, DATE_PART('epoch', {local}::time) AS {name}_sec")
+    return sql, [settings.TIME_ZONE, settings.TIME_ZONE]
 
 
-def clock_at(local: str) -> str:
-    """W(t) in seconds for a local wall-clock time (see clock_local), with the ``clock`` CTE in the FROM
-    list; NULL when the time is NULL. Seconds as float (EXTRACT would compute in numeric, 5x slower)."""
-    index = f"({local}::date - clock.first + 1)"
-    seconds = f"DATE_PART('epoch', {local}::time)"
+def clock_at(name: str) -> str:
+    """W(t) in seconds from clock_parts' ``<name>_day`` and ``<name>_sec`` (NULL when t is NULL), with the
+    ``clock`` CTE in the FROM list."""
+    day, seconds = f"{name}_day", f"{name}_sec"
     within = " + ".join(f"GREATEST(0, LEAST({seconds}, {end}) - {start})" for start, end in _periods())
-    return f"(clock.before[{index}] + CASE WHEN clock.work[{index}] THEN {within} ELSE 0 END)"
+    return f"(clock.before[{day}] + CASE WHEN clock.work[{day}] THEN {within} ELSE 0 END)"
 
 
 class WorkingClock:

@@ -66,7 +66,7 @@ def test_sql_and_python_agree_with_workcal_case_by_case(postgres, city, categori
               .total_seconds() / 3600 for c in cases]
     resolve = [working_time_between(c.created_at, c.resolved_at).total_seconds() / 3600 for c in cases]
     queryset = Case.objects.filter(pk__in=[c.pk for c in cases])
-    for timings in (_timings_sql(_facts(queryset), "default"), _timings_python(list(_facts(queryset))),
+    for timings in (_timings_sql(queryset, "default"), _timings_python(list(_facts(queryset))),
                     case_timings(queryset)):
         assert timings.accepted == timings.resolved == 25
         assert timings.mean_accept_hours == pytest.approx(sum(accept) / 25, abs=0.006)
