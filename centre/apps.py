@@ -11,3 +11,7 @@ class CentreConfig(AppConfig):
 
         # The admin's home page links the command centre (its own template adds the module on top).
         admin.site.index_template = "centre/admin_index.html"
+        # seed_demo's year of past cases (imported only when seeding).
+        from grid.demo import register_seeder
+
+        register_seeder("centre.demo.seed")
