@@ -23,8 +23,11 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
+# The suite in parallel, a database per worker (pytest-xdist; `make test TEST_WORKERS=0` runs it in one
+# process). Only the fast tests: `.venv/bin/pytest -m "not slow and not browser"`.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,6 +1,29 @@
 """What admin classes of every app share."""
 
-__all__ = ["ReadOnlyAdminMixin"]
+from functools import cached_property
+
+from django.core.paginator import Paginator
+
+from civic.counts import count_with_estimate
+
+__all__ = ["EstimatedCountPaginator", "ReadOnlyAdminMixin"]
+
+
+class EstimatedCountPaginator(Paginator):
+    """A changelist's paginator that counts exactly only up to civic.counts.EXACT_COUNT_LIMIT rows and
+    estimates above (``count_exact`` tells the template), as the API does."""
+
+    @cached_property
+    def _counted(self) -> tuple[int, bool]:
+        return count_with_estimate(self.object_list)
+
+    @cached_property
+    def count(self) -> int:
+        return self._counted[0]
+
+    @property
+    def count_exact(self) -> bool:
+        return self._counted[1]
 
 
 class ReadOnlyAdminMixin:

@@ -10,11 +10,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 
-from civic.admin_utils import ReadOnlyAdminMixin
+from civic.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from grid import services
 from grid.idnumbers import mask_id_number
 from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident, Visit
-from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename
+from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename, subtree_q
 from grid.selectors import node_ancestors, with_household_counts
 
 __all__ = ["ScopedAdmin", "ScopedRelatedFieldListFilter"]
@@ -30,7 +30,15 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 
 class ScopedAdmin(admin.ModelAdmin):
-    """Base admin: the model must have a rule registered in grid.permissions."""
+    """Base admin: the model must have a rule registered in grid.permissions.
+
+    A district's lists are long (a million households, hundreds of thousands of cases): the changelist
+    counts like the API (exact up to a limit, estimated above), once, and offers no facet counts.
+    """
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def _holds(self, request, action) -> bool:
         paths = grant_paths(request.user, rule_for(self.model).actions[action])
@@ -109,7 +117,7 @@ class NodeParentFilter(admin.SimpleListFilter):
         if self.value() and parent is None:
             return queryset.none()
         if parent:
-            return queryset.filter(path__startswith=parent.path, depth=parent.depth + 1)
+            return queryset.filter(subtree_q("path", parent.path), depth=parent.depth + 1)
         return queryset
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from grid.models import Department, GridNode, Household, Level, Place, PlaceKind, Post, Role, Visit, VisitOutcome
-from grid.permissions import path_prefix_q, scope
+from grid.permissions import rule_for, scope, subtree_q
 
 __all__ = [
     "DepartmentFilter", "HouseholdFilter", "NodeFilter", "PlaceFilter", "PostFilter", "SubtreeFilter", "VisitFilter",
@@ -30,7 +30,11 @@ class SubtreeFilter(django_filters.ModelChoiceFilter):
     def filter(self, qs, value):
         if not value:
             return qs
-        return qs.filter(path_prefix_q(self.field_name, [value.path]))
+        try:
+            rule = rule_for(qs.model)
+        except LookupError:
+            return qs.filter(subtree_q(self.field_name, value.path))
+        return qs.filter(rule.subtree_q(value.path, self.field_name))
 
 
 class ChildrenFilter(SubtreeFilter):

@@ -24,7 +24,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.backends.signals import connection_created
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Expression, Model, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.dispatch import receiver
 
 __all__ = [
@@ -33,12 +34,14 @@ __all__ = [
     "forget_grants",
     "grant_paths",
     "has_any_grant",
+    "is_within",
     "path_prefix_q",
     "register",
     "require",
     "rule_for",
     "scope",
     "scope_by_codename",
+    "subtree_q",
 ]
 
 # Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
@@ -55,6 +58,16 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # The model's table has an index per level on its path's prefix (see grid.fields.SubtreeLookup):
+    # subtree tests are then equalities on that prefix, which those indexes serve in any order.
+    by_level_prefix: bool = False
+
+    def subtree_q(self, path: str, lookup: str | None = None) -> Q:
+        """Rows in the subtree at `path`, in the form the model's indexes serve best."""
+        lookup = lookup or self.lookup
+        if self.by_level_prefix and lookup == self.lookup:
+            return Q(**{f"{lookup}__subtree": path})
+        return subtree_q(lookup, path)
 
     def owns(self, user, obj: Model) -> bool:
         return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
@@ -72,11 +85,12 @@ _RULES: dict[type[Model], ScopeRule] = {}
 
 
 def register(
-    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=()
+    model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
+    by_level_prefix: bool = False,
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions),
+        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix,
     )
 
 
@@ -178,7 +192,20 @@ def has_any_grant(user) -> bool:
 
 def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
     """Rows whose path at `lookup` lies in any of the subtrees: one index range per path."""
-    return reduce(operator.or_, (Q(**{f"{lookup}__gte": p, f"{lookup}__lt": p + PATH_END}) for p in paths))
+    return reduce(operator.or_, (subtree_q(lookup, p) for p in paths))
+
+
+def subtree_q(lookup: str, path: "str | Expression") -> Q:
+    """Rows whose path at `lookup` lies in the subtree at `path` (a path, or an expression such as
+    OuterRef("path")), its root included: one index range, rather than LIKE, so that every database
+    uses the path's btree index the same way."""
+    end = path + PATH_END if isinstance(path, str) else Concat(path, Value(PATH_END))
+    return Q(**{f"{lookup}__gte": path, f"{lookup}__lt": end})
+
+
+def is_within(path: str, root: str) -> bool:
+    """Does `path` lie in the subtree at `root` (the root itself included)?"""
+    return path.startswith(root)
 
 
 #
@@ -201,7 +228,7 @@ def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str
     paths = grant_paths(user, codename)
     if paths is None:
         return queryset
-    conditions = [path_prefix_q(rule.lookup, paths)] if paths else []
+    conditions = [rule.subtree_q(path) for path in paths]
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
     if not conditions:
@@ -217,7 +244,7 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(path.startswith(granted) for granted in paths)
+    return bool(path) and any(is_within(path, granted) for granted in paths)
 
 
 def require(user, action: str, obj: Model) -> None:

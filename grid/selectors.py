@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Concat, Length, Substr
+from django.db.models.functions import Coalesce, Length, Substr
 
 from grid.geo import contains
 from grid.models import Department, GridNode, Household, Level, Place, Post, Visit, VisitOutcome
-from grid.permissions import PATH_END, path_prefix_q, scope
+from grid.permissions import path_prefix_q, scope, subtree_q
 
 __all__ = [
     "BOUNDARY_LIMIT",
@@ -31,9 +31,7 @@ __all__ = [
 
 def with_household_counts(nodes: QuerySet) -> QuerySet:
     """Annotate each node with the households registered anywhere in its subtree (one subquery, index ranges)."""
-    in_subtree = Household.objects.filter(
-        grid_path__gte=OuterRef("path"), grid_path__lt=Concat(OuterRef("path"), Value(PATH_END))
-    )
+    in_subtree = Household.objects.filter(subtree_q("grid_path", OuterRef("path")))
     counts = in_subtree.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
     return nodes.annotate(household_count=Coalesce(Subquery(counts), 0))
 

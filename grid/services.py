@@ -15,7 +15,7 @@ from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
 from grid.fields import GridPathField
 from grid.models import CODE_DIGITS, GridNode, Household, Level, Place, Post, Resident, Visit
-from grid.permissions import PATH_END, forget_grants, require
+from grid.permissions import forget_grants, is_within, require, subtree_q
 from grid.roles import ROLE_PERMISSIONS
 
 __all__ = [
@@ -116,7 +116,7 @@ def _path_carriers() -> Iterable[tuple[type[models.Model], str]]:
 
 
 def _rewrite_prefix(queryset, field: str, old: str, new: str) -> None:
-    queryset.filter(**{f"{field}__gte": old, f"{field}__lt": old + PATH_END}).update(
+    queryset.filter(subtree_q(field, old)).update(
         **{field: Concat(Value(new), Substr(F(field), len(old) + 1), output_field=GridPathField())}
     )
 
@@ -129,7 +129,7 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
     parent.refresh_from_db()
     require(actor, "change", node)
     require(actor, "add", parent)
-    if parent.path.startswith(node.path):
+    if is_within(parent.path, node.path):
         raise ValidationError({"parent": _("A node cannot move under itself or its own descendants.")})
     if parent.level != node.level - 1:
         raise ValidationError({"parent": _("The new parent must be one level above the node.")})
@@ -143,7 +143,7 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
         )
     node.move(parent, pos="last-child")
     node.refresh_from_db()
-    subtree = GridNode.objects.filter(path__gte=node.path, path__lt=node.path + PATH_END)
+    subtree = GridNode.objects.filter(subtree_q("path", node.path))
     subtree.update(code=Concat(Value(new_code), Substr(F("code"), Length(Value(old_code)) + 1)))
     for model, field in _path_carriers():
         _rewrite_prefix(model._base_manager.all(), field, old_path, node.path)

@@ -40,6 +40,7 @@ class IssuesConfig(AppConfig):
             # An unsaved case has no stored path yet: checks must see the grid it is reported in.
             object_path=lambda case: case.grid.path,
             owner="reporter", owner_actions=("view", "verify", "comment"),
+            by_level_prefix=True,  # the per-level prefix indexes of issues.models.Case
         )
         handlers = {"view_case", "report_case", "handle_case", "verify_case"}
         extend_roles({

@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw
 from civic.workcal import is_workday, working_day_length
 from grid.demo import XINGHUO_CODE, XINGHUO_ESTATES
 from grid.models import Department, GridNode, Level
+from grid.permissions import subtree_q
 from issues.models import Case, Category, Priority
 from issues.services import case_report, case_transition
 
@@ -239,7 +240,7 @@ def seed_cases(categories: dict[str, Category], *, day: date | None = None) -> i
     community = GridNode.objects.filter(code=XINGHUO_CODE).first()
     if community is None:
         return 0
-    demo = Case.objects.filter(grid_path__startswith=community.path,
+    demo = Case.objects.filter(subtree_q("grid_path", community.path),
                                description__in=[c.description for c in DEMO_CASES])
     if demo.exists():
         return 0

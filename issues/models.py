@@ -7,6 +7,7 @@ verify on site → close — is the state machine in issues.workflow; this modul
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Substr
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -114,6 +115,14 @@ class CaseSequence(models.Model):
         return f"{self.prefix}-{self.year}: {self.last}"
 
 
+# Levels whose subtrees users are scoped to, below the city (a grid is its whole path: grid_path itself).
+_SCOPE_LEVELS = (Level.DISTRICT, Level.STREET_OFFICE, Level.COMMUNITY)
+
+
+def _prefix(level: int) -> Substr:
+    return Substr("grid_path", 1, GridNode.steplen * level)
+
+
 class Case(models.Model):
     reference = models.CharField(_("reference"), max_length=24, unique=True, editable=False)
     category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="cases")
@@ -184,6 +193,13 @@ class Case(models.Model):
                 fields=["due_at"], name="issues_case_open_due",
                 condition=models.Q(status__in=OPEN_STATUSES, flagged_at__isnull=True),
             ),
+            # A scope is a subtree at some level: these serve "newest first" and "soonest deadline first"
+            # within any subtree by reading one page of index entries (grid.fields.SubtreeLookup).
+            *[models.Index(_prefix(level), "id", name=f"issues_case_l{level}_id") for level in _SCOPE_LEVELS],
+            *[models.Index(_prefix(level), "due_at", name=f"issues_case_l{level}_open_due",
+                           condition=models.Q(status__in=OPEN_STATUSES)) for level in _SCOPE_LEVELS],
+            models.Index(fields=["grid_path", "due_at"], name="issues_case_grid_open_due",
+                         condition=models.Q(status__in=OPEN_STATUSES)),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(handling_level__gte=Level.DISTRICT,

@@ -22,7 +22,7 @@ from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
 from grid.models import Department, GridNode, Level, Post, Role
-from grid.permissions import can, grant_paths
+from grid.permissions import can, grant_paths, is_within
 from grid.selectors import locate
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
 from issues.workflow import TRANSITIONS, Transition
@@ -60,7 +60,7 @@ def can_handle(user, case: Case) -> bool:
     paths = grant_paths(user, "handle_case")
     if paths is None:
         return True
-    return any(case.handling_node.path.startswith(granted) for granted in paths)
+    return any(is_within(case.handling_node.path, granted) for granted in paths)
 
 
 def _allowed(user, case: Case, transition: Transition) -> bool:
@@ -326,7 +326,7 @@ def _target(case: Case, level, department) -> dict:
     # Grid workers report and verify; handling starts at the community.
     if department is None and not (Level.DISTRICT <= int(level) <= Level.COMMUNITY):
         raise ValidationError({"level": _("Choose a level of the case's own chain, from community to district.")})
-    if department is not None and not case.grid_path.startswith(department.node.path):
+    if department is not None and not is_within(case.grid_path, department.node.path):
         raise ValidationError({"department": _("This department does not serve the case's district.")})
     return {"level": int(level) if department is None else None, "department": department}
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import CityBuilder
+from tests.support.budgets import query_budget_checker
 
 
 def pytest_collection_modifyitems(items):
@@ -25,6 +26,17 @@ def require_service(available: bool, what: str) -> None:
     if settings.CIVIC_REQUIRE_SERVICES:
         pytest.fail(f"{what} is required (CIVIC_REQUIRE_SERVICES=1) but not configured")
     pytest.skip(f"{what} not configured")
+
+
+@pytest.fixture
+def query_budget():
+    """``with query_budget("issues.cases.list"): ...`` fails above the budget in tests/query_budgets.json
+    (tests/support/budgets.py)."""
+    return query_budget_checker()
+
+
+def pytest_sessionfinish(session):
+    query_budget_checker.write_measured()  # only with UPDATE_QUERY_BUDGETS=1
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.db.models import F, FloatField, QuerySet, When
 from django.db.models.functions import Cast
 
 from grid.models import GridNode, Level
+from grid.permissions import subtree_q
 from grid.selectors import grid_centre
 from issues.models import Case, Status
 
@@ -45,7 +46,7 @@ def public_cases(filters: dict | None = None) -> QuerySet:
     if area:
         if not isinstance(area, GridNode):
             area = GridNode.objects.get(pk=area)
-        cases = cases.filter(grid_path__startswith=area.path)
+        cases = cases.filter(subtree_q("grid_path", area.path))
     return cases
 
 

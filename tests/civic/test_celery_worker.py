@@ -39,6 +39,7 @@ def _read(log) -> str:
     return log.read()[-4000:]
 
 
+@pytest.mark.slow
 @pytest.mark.services
 def test_task_round_trip_through_a_real_worker(redis_url):
     uid = uuid.uuid4().hex[:12]

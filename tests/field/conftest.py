@@ -1,26 +1,22 @@
-"""The field app's tests: one city per module (tests.factories.CityBuilder, built once and rolled
-back at the end), fresh instances of it per test, and a client signed in as one of its staff."""
+"""The field app's tests: one city per module (tests/support/city.py), fresh instances of it per
+test, and a client signed in as one of its staff."""
 
 import pytest
 
+from tests.factories import CityBuilder
 from tests.issues.conftest import categories  # noqa: F401
-from tests.issues.helpers import FAST_HASHERS, fresh_city, shared_city
+from tests.support.city import built_once, restore
 
 
 @pytest.fixture(scope="module")
-def _city_pks(django_db_setup, django_db_blocker):
-    with shared_city(django_db_blocker) as pks:
-        yield pks
+def _city(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, CityBuilder().build) as snapshot:
+        yield snapshot
 
 
 @pytest.fixture
-def city(db, _city_pks):
-    return fresh_city(_city_pks)
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashes(settings):
-    settings.PASSWORD_HASHERS = FAST_HASHERS  # the city's users were built with these
+def city(db, _city):
+    return restore(_city)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The grid suite's city: built once per package (through the real services) inside an outer
-transaction that is rolled back when the package is done; every test runs in its own savepoint on
-top of it and gets fresh Python objects, so cached grants never leak from one test to another.
+"""The grid suite's city: built once per package through the real services (tests/support/city.py);
+every test runs in its own savepoint on top of it and gets fresh Python objects, so cached grants
+never leak from one test to another.
 
 On top of tests.factories.CityBuilder it adds what the permission matrix needs:
 
@@ -10,17 +10,15 @@ On top of tests.factories.CityBuilder it adds what the permission matrix needs:
 * a place and an estate with one building in every grid that holds a household (RECORD_GRIDS).
 """
 
-import sys
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from grid import services
 from grid.geo import rectangle
-from grid.models import Building, Department, Estate, GridNode, Household, Place, PlaceKind, Post, Role
+from grid.models import Building, Department, Estate, Place, PlaceKind, Post, Role
 from tests.factories import CityBuilder, UserFactory
+from tests.support.city import built_once, restore
 
 # Grids holding a household, a place and an estate (with one building) each.
 RECORD_GRIDS = ("A1g1", "A1g2", "A2g1", "B1g1", "B1g2", "C1g1")
@@ -60,53 +58,22 @@ def _extend(ns) -> None:
         ns.estates[key] = estate
 
 
+def _build() -> SimpleNamespace:
+    ns = CityBuilder().build()
+    _extend(ns)
+    return ns
+
+
 @pytest.fixture(scope="package")
 def city_state(django_db_setup, django_db_blocker):
-    """Primary keys of the package-wide city (the rows live in the open outer transaction)."""
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            ns = CityBuilder().build()
-            _extend(ns)
-        except BaseException:
-            transaction.set_rollback(True)
-            outer.__exit__(*sys.exc_info())
-            raise
-    yield SimpleNamespace(
-        nodes={key: node.pk for key, node in ns.nodes.items()},
-        users={key: user.pk for key, user in ns.users.items()},
-        households={key: household.pk for key, household in ns.households.items()},
-        places={key: place.pk for key, place in ns.places.items()},
-        departments={key: department.pk for key, department in ns.departments.items()},
-        estates={key: estate.pk for key, estate in ns.estates.items()},
-    )
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
-
-
-def _fresh(model, pks: dict) -> dict:
-    rows = model._default_manager.in_bulk(list(pks.values()))
-    return {key: rows[pk] for key, pk in pks.items()}
+    """The package-wide city (tests/support/city.py: built once, rolled back when the package is done)."""
+    with built_once(django_db_blocker, _build) as snapshot:
+        yield snapshot
 
 
 @pytest.fixture
 def city(db, city_state):
     """Fresh instances of the city's rows for this test (changes roll back with the test)."""
-    nodes = _fresh(GridNode, city_state.nodes)
-    users = _fresh(get_user_model(), city_state.users)
-    departments = _fresh(Department, city_state.departments)
-    posts = {post.user.username: post for post in Post.objects.select_related("user", "node")}
-    return SimpleNamespace(
-        nodes=nodes,
-        users=users,
-        admin=users["admin"],
-        households=_fresh(Household, city_state.households),
-        places=_fresh(Place, city_state.places),
-        departments=departments,
-        estates=_fresh(Estate, city_state.estates),
-        department=departments["sanitation"],
-        posts=posts,
-    )
-
+    city = restore(city_state)
+    city.posts = {post.user.username: post for post in Post.objects.select_related("user", "node")}
+    return city

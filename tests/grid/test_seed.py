@@ -36,6 +36,9 @@ from grid.models import (
 from grid.permissions import PATH_END, can
 from grid.selectors import locate, patrol_list
 
+# The demo city takes seconds to build: these are among the slow tests.
+pytestmark = pytest.mark.slow
+
 DEMO_USERS = ("admin", "district", "street", "street2", "director", "worker", "worker2", "dept", "citizen")
 COUNTED = (GridNode, Household, Resident, Place, Estate, Building, Department, Post, GridNodeUserObjectPermission,
            GridNodeGroupObjectPermission, Visit)

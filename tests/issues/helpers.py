@@ -2,72 +2,16 @@
 row counts a failed call must leave alone, and drivers that move a case through the real services."""
 
 import struct
-import sys
 import zlib
-from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
-from types import SimpleNamespace
 
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
-from django.test import override_settings
 from PIL import Image
 
 from civic.models import Notice
-from grid.models import Department, GridNode
 from issues import services
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence
-from tests.factories import CityBuilder
-
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-#
-# One city for a whole module
-#
-
-
-@contextmanager
-def shared_city(django_db_blocker):
-    """Build tests.factories.CityBuilder's city once, inside an outer transaction rolled back at the end.
-
-    Yields the primary keys; each test (in its own savepoint, through pytest-django's ``db``) takes
-    fresh instances with ``fresh_city``, so grants cached on user objects never leak between tests.
-    The same pattern as tests/grid/conftest.py, for a module of many small tests.
-    """
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-                ns = CityBuilder().build()
-        except BaseException:
-            transaction.set_rollback(True)
-            outer.__exit__(*sys.exc_info())
-            raise
-    try:
-        yield SimpleNamespace(
-            nodes={key: node.pk for key, node in ns.nodes.items()},
-            users={key: user.pk for key, user in ns.users.items()},
-            department=ns.department.pk,
-        )
-    finally:
-        with django_db_blocker.unblock():
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
-
-
-def fresh_city(pks) -> SimpleNamespace:
-    nodes = GridNode.objects.in_bulk(list(pks.nodes.values()))
-    users = get_user_model().objects.in_bulk(list(pks.users.values()))
-    return SimpleNamespace(
-        nodes={key: nodes[pk] for key, pk in pks.nodes.items()},
-        users={key: users[pk] for key, pk in pks.users.items()},
-        admin=users[pks.users["admin"]],
-        department=Department.objects.get(pk=pks.department),
-    )
-
 
 #
 # Places

@@ -19,7 +19,6 @@ from issues import services
 from issues.admin import location_svg
 from issues.models import Case, CaseEvent, Category, Status
 from issues.sweep import escalate_overdue
-from tests.issues.helpers import FAST_HASHERS
 
 ROLES_SEE = {
     "admin": {"a1", "a2", "b1"},
@@ -31,13 +30,6 @@ ROLES_SEE = {
     "worker": {"a1"},
     "worker2": {"b1"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings, tmp_path):
-    """The city's users get cheap password hashes (PBKDF2 costs ~0.3 s a user)."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 def _centre(node):

@@ -8,8 +8,7 @@ from io import BytesIO
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -594,8 +593,8 @@ def test_schema_generates_without_warnings(db, tmp_path):
 #
 
 
-LIST_BUDGET = 5  # session, user, grants, count, page
-DETAIL_BUDGET = 6  # session, user, grants, case, events, photos
+# tests/query_budgets.json: "issues.cases.list" (session, user, grants, count, page) and
+# "issues.cases.detail" (session, user, grants, case, events, photos).
 
 
 @pytest.fixture
@@ -607,11 +606,11 @@ def crowded(city, categories):
 
 
 @pytest.mark.parametrize("user", ["street", "admin", "citizen"])
-def test_list_queries_do_not_grow_with_the_page(crowded, django_assert_max_num_queries, user):
+def test_list_queries_do_not_grow_with_the_page(crowded, query_budget, user):
     client = api_client(crowded.users[user])
     counts = []
     for page_size in (5, 50):
-        with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(LIST_BUDGET):
+        with query_budget("issues.cases.list") as queries:
             response = client.get(f"{API}/cases/", {"page_size": page_size})
         assert response.status_code == 200
         assert len(response.json()["results"]) == min(page_size, response.json()["count"])
@@ -619,14 +618,13 @@ def test_list_queries_do_not_grow_with_the_page(crowded, django_assert_max_num_q
     assert counts[0] == counts[1]
 
 
-@pytest.mark.parametrize(("user", "category", "budget"), [
-    ("director", "city-management", DETAIL_BUDGET),
-    ("admin", "city-management", DETAIL_BUDGET - 1),  # a superuser has no grants to load
+@pytest.mark.parametrize(("user", "category", "extra"), [
+    ("director", "city-management", 0),
+    ("admin", "city-management", -1),  # a superuser has no grants to load
     # A department's case: one more query (is the user posted in that department?), asked once.
-    ("dept", "sanitation", DETAIL_BUDGET + 1),
+    ("dept", "sanitation", 1),
 ])
-def test_detail_queries_do_not_grow_with_the_timeline(city, categories, django_assert_max_num_queries, user,
-                                                      category, budget):
+def test_detail_queries_do_not_grow_with_the_timeline(city, categories, query_budget, user, category, extra):
     director = city.users["director"]
     cases = []
     for photos in ([], [_jpeg()]):
@@ -641,7 +639,7 @@ def test_detail_queries_do_not_grow_with_the_timeline(city, categories, django_a
     client = api_client(city.users[user])
     counts = []
     for case in cases:
-        with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(budget):
+        with query_budget("issues.cases.detail", extra) as queries:
             response = client.get(_case_url(case))
         assert response.status_code == 200
         counts.append(len(queries))

@@ -18,7 +18,6 @@ from grid.models import Level
 from issues import services
 from issues.models import Case, CaseEvent, CasePhoto, Category, Priority, ReporterKind, Status
 from tests.issues.helpers import (
-    FAST_HASHERS,
     OUTSIDE_EVERY_GRID,
     bomb_upload,
     files_under,
@@ -30,13 +29,6 @@ from tests.issues.helpers import (
     text_upload,
 )
 from tests.support.race import race
-
-
-@pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
-    """Cheap password hashes for the city's users; uploads go to a directory of this test's own."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 def _reference_re(number: int) -> str:

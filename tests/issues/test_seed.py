@@ -27,6 +27,9 @@ from issues import demo
 from issues.models import Case, CaseEvent, CasePhoto, Category, Priority, ReporterKind, Status
 from issues.sweep import escalate_overdue
 
+# The demo city takes seconds to build: these are among the slow tests.
+pytestmark = pytest.mark.slow
+
 COUNTED = (Category, Case, CaseEvent, CasePhoto, Notice, CalendarDay, GridNode, Post, Department)
 
 
@@ -62,7 +65,7 @@ def local(moment):
 
 
 def test_the_seeder_is_registered():
-    assert "issues.demo.seed" in grid_demo._SEEDERS
+    assert "issues.demo.seed" in grid_demo.registry._SEEDERS
 
 
 #

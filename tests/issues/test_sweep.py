@@ -29,18 +29,11 @@ from issues import services
 from issues.models import Case, CaseEvent, Status
 from issues.sweep import escalate_overdue
 from issues.tasks import SWEEP_LOCK, escalate_overdue_cases
-from tests.issues.helpers import FAST_HASHERS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Friday afternoon with no holiday near it: 8 working hours later is Monday 17:00.
 FRIDAY = datetime(2025, 3, 14, 16, 0, tzinfo=SHANGHAI)
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    """The city's users get cheap password hashes (PBKDF2 costs ~0.3 s a user)."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def _centre(node):
@@ -406,6 +399,7 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
+@pytest.mark.slow
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_escalate_each_case_once(postgres, city, categories, tmp_path):

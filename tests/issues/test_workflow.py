@@ -19,40 +19,31 @@ from grid.models import Department, Level
 from issues import services
 from issues.models import Case, CasePhoto, Category, Status
 from issues.workflow import TRANSITIONS
-from tests.factories import UserFactory
+from tests.factories import CityBuilder, UserFactory
 from tests.issues.helpers import (
-    FAST_HASHERS,
     act,
     drive,
     files_under,
-    fresh_city,
     jpeg_upload,
     png_upload,
     point_in,
     report,
-    shared_city,
     snapshot,
     text_upload,
 )
+from tests.support.city import built_once, restore
 
 
 @pytest.fixture(scope="module")
-def _city_pks(django_db_setup, django_db_blocker):
-    with shared_city(django_db_blocker) as pks:
-        yield pks
+def _city(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, CityBuilder().build) as snapshot:
+        yield snapshot
 
 
 @pytest.fixture
-def city(db, _city_pks):
+def city(db, _city):
     """The module's one city (built once), as fresh instances for this test."""
-    return fresh_city(_city_pks)
-
-
-@pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
-    """Cheap password hashes for the city's users; uploads go to a directory of this test's own."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-    settings.MEDIA_ROOT = tmp_path / "media"
+    return restore(_city)
 
 
 @pytest.fixture

@@ -10,17 +10,11 @@ from grid.models import GridNode
 from issues import services
 from portal.cases.selectors import public_cases_near
 from tests.issues.conftest import categories  # noqa: F401
-from tests.issues.helpers import FAST_HASHERS, drive
+from tests.issues.helpers import drive
 
 EN = {"accept-language": "en"}
 # Inside grid A1g1 (latitudes 40.80-40.85, longitudes 111.60-111.6333), 110 m from its north edge.
 HERE = (40.849, 111.61)
-
-
-@pytest.fixture(autouse=True)
-def _fast_city(settings):
-    """The city's users are hashed with a fast hasher: these tests build it many times and log nobody in."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
 
 
 def case_at(city, category, lat, lon, **kwargs):

@@ -29,13 +29,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, scale=None, households_per_grid=100, replace=False, **options):
         self.quiet = options["verbosity"] == 0
-        hashed = demo.password_hash()
-        admin = demo.ensure_admin(hashed)
+        admin = demo.ensure_admin()
         try:
             if scale is None:
-                self._demo(admin, hashed)
+                self._demo(admin)
             else:
-                self._synthetic(admin, hashed, scale, households_per_grid, replace)
+                self._synthetic(admin, scale, households_per_grid, replace)
         except demo.SeedError as exc:
             raise CommandError(str(exc)) from exc
         self._summary()
@@ -45,12 +44,12 @@ class Command(BaseCommand):
         # disable=None hides the bar when stderr is not a terminal (logs, tests).
         return tqdm(iterable, desc=desc, unit=unit, file=sys.stderr, disable=None if not self.quiet else True)
 
-    def _demo(self, admin, hashed: str) -> None:
+    def _demo(self, admin) -> None:
         if demo.build_demo_city(actor=admin, progress=self._progress):
             self.stdout.write(self.style.SUCCESS(f"Built the demo city {demo.CITY_CODE} 呼和浩特市 / 新城区."))
         else:
             self.stdout.write(f"The demo city {demo.CITY_CODE} exists; structure left as it is.")
-        accounts = demo.ensure_demo_accounts(actor=admin, hashed=hashed)
+        accounts = demo.ensure_demo_accounts(actor=admin)
         self.stdout.write(f"{accounts} demo accounts ready, password {demo.DEMO_PASSWORD!r}.")
         visits = demo.ensure_demo_visits(progress=self._progress)
         if visits:
@@ -59,12 +58,12 @@ class Command(BaseCommand):
         for message in demo.run_seeders(actor=admin):
             self.stdout.write(message)
 
-    def _synthetic(self, admin, hashed: str, grids: int, per_grid: int, replace: bool) -> None:
+    def _synthetic(self, admin, grids: int, per_grid: int, replace: bool) -> None:
         message = demo.build_synthetic_city(
             actor=admin, grids=grids, households_per_grid=per_grid, replace=replace, progress=self._progress
         )
         self.stdout.write(self.style.SUCCESS(message))
-        demo.ensure_bench_accounts(actor=admin, hashed=hashed)
+        demo.ensure_bench_accounts(actor=admin)
         self.stdout.write(f"Bench accounts bench_street and bench_district ready, password {demo.DEMO_PASSWORD!r}.")
 
     def _summary(self) -> None:
