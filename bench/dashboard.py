@@ -6,9 +6,9 @@ same numbers checked. Then the whole page (GET /admin/centre/, rendered) as the 
 Targets: each aggregate within 2x of its SQL; the whole dashboard under a second.
 
 The cases are bench/cases.py's (its generator, run once); this script adds, once, the history the
-dashboard reads and that generator does not write: an "accept" event for each case (0.5-6 working
-hours after the report), resolution and closing times for the closed cases, a dispute for the
-reopened ones and an expired deadline for one closed case in twenty.
+dashboard reads and that generator does not write: an "accept" event for each case (0.5-6 hours after
+the report), resolution and closing times for the closed cases, a dispute for the reopened ones, an
+expired deadline for one closed case in twenty, and the open cases assigned to 200 people.
 
 Usage: DATABASE_URL=postgres://... .venv/bin/python bench/dashboard.py [--cases 1000000] [--runs 10]
 """
@@ -42,6 +42,7 @@ from centre import selectors  # noqa: E402
 from centre.filters import DashboardForm, select  # noqa: E402
 from centre.tables import Dashboard  # noqa: E402
 from grid.permissions import PATH_END, forget_grants  # noqa: E402
+from issues.models import OPEN_STATUSES  # noqa: E402
 
 USER = "bench_district"
 TOP = 15
@@ -82,6 +83,27 @@ def ensure_history() -> None:
         cursor.execute("ANALYZE issues_case")
         cursor.execute("ANALYZE issues_caseevent")
     print(f"Wrote the benchmark cases' history in {time.perf_counter() - started:.0f} s.")
+
+
+def ensure_assignees(people: int = 200) -> None:
+    """Open cases assigned round-robin to bench_person_* accounts, so that the load per person has rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM issues_case WHERE reference LIKE %s AND assignee_id IS NOT NULL)",
+                       [f"{BENCH_PREFIX}-%"])
+        if cursor.fetchone()[0]:
+            return
+    User = get_user_model()
+    User.objects.bulk_create([User(username=f"bench_person_{n:03d}", last_name="基准", first_name=f"{n}")
+                              for n in range(people)], ignore_conflicts=True)
+    ids = list(User.objects.filter(username__startswith="bench_person_").order_by("username")
+               .values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE issues_case SET assignee_id = (%s::bigint[])[1 + id %% %s] WHERE reference LIKE %s"
+            f" AND status IN ({', '.join(['%s'] * len(OPEN_STATUSES))})",
+            [ids, len(ids), f"{BENCH_PREFIX}-%", *OPEN_STATUSES])
+        cursor.execute("VACUUM ANALYZE issues_case")
+    print(f"Assigned the open benchmark cases to {len(ids)} people.")
 
 
 #
@@ -127,22 +149,19 @@ def sql_counts(user):
 
 def sql_timings(user):
     tz = settings.TIME_ZONE
-    secs = "DATE_PART('epoch', {0}::time)"
-    within = " + ".join(f"GREATEST(0, LEAST({secs}, {e}) - {s})" for s, e in ((32400, 43200), (48600, 63000)))
-
-    def clock(local):
-        i = f"({local}::date - k.first + 1)"
-        return f"(k.before[{i}] + CASE WHEN k.work[{i}] THEN {within.format(local)} ELSE 0 END)"
+    def clock(name):
+        within = " + ".join(f"GREATEST(0, LEAST({name}_sec, {end}) - {start})"
+                            for start, end in ((32400, 43200), (48600, 63000)))  # 9:00-12:00, 13:30-17:30
+        return f"(k.before[{name}_day] + CASE WHEN k.work[{name}_day] THEN {within} ELSE 0 END)"
 
     with connection.cursor() as cursor:
         where, params = _scope(cursor, user)
         cursor.execute(
-            "WITH f AS MATERIALIZED (SELECT c.created_at,"
-            " (SELECT e.created_at FROM issues_caseevent e WHERE e.case_id = c.id AND e.action = 'accept'"
-            " ORDER BY e.id LIMIT 1) AS accepted_at, c.resolved_at,"
-            " EXISTS (SELECT 1 FROM issues_caseevent e WHERE e.case_id = c.id AND e.action = 'reopen') AS reopened,"
-            " EXISTS (SELECT 1 FROM issues_caseevent e WHERE e.case_id = c.id AND e.expired_deadline IS NOT NULL)"
-            f" AS missed FROM issues_case c WHERE {where}),"
+            "WITH f AS MATERIALIZED (SELECT c.created_at, c.resolved_at, e.accepted_at,"
+            " COALESCE(e.reopened, FALSE) AS reopened, COALESCE(e.missed, FALSE) AS missed FROM issues_case c"
+            " LEFT JOIN LATERAL (SELECT MIN(created_at) FILTER (WHERE action = 'accept') AS accepted_at,"
+            " BOOL_OR(action = 'reopen') AS reopened, BOOL_OR(expired_deadline IS NOT NULL) AS missed"
+            f" FROM issues_caseevent WHERE case_id = c.id) e ON TRUE WHERE {where}),"
             " k AS (SELECT MIN(day) AS first, ARRAY_AGG(work ORDER BY day) AS work,"
             " ARRAY_AGG(before ORDER BY day) AS before FROM (SELECT day, work,"
             " COALESCE(SUM(CASE WHEN work THEN 25200 ELSE 0 END) OVER (ORDER BY day ROWS BETWEEN UNBOUNDED"
@@ -151,13 +170,18 @@ def sql_timings(user):
             " ((SELECT MIN(created_at) FROM f) AT TIME ZONE %s)::date,"
             " ((SELECT GREATEST(MAX(created_at), MAX(accepted_at), MAX(resolved_at)) FROM f) AT TIME ZONE %s)::date,"
             " interval '1 day') d LEFT JOIN civic_calendarday cd ON cd.date = d::date) days) cal),"
-            " l AS (SELECT created_at AT TIME ZONE %s AS lc, accepted_at AT TIME ZONE %s AS la,"
-            " resolved_at AT TIME ZONE %s AS lr, resolved_at IS NOT NULL AS resolved, reopened, missed FROM f),"
-            f" w AS (SELECT {clock('la')} - {clock('lc')} AS a, {clock('lr')} - {clock('lc')} AS r,"
+            " l AS MATERIALIZED (SELECT (created_at AT TIME ZONE %s)::date - k.first + 1 AS c_day,"
+            " DATE_PART('epoch', (created_at AT TIME ZONE %s)::time) AS c_sec,"
+            " (accepted_at AT TIME ZONE %s)::date - k.first + 1 AS a_day,"
+            " DATE_PART('epoch', (accepted_at AT TIME ZONE %s)::time) AS a_sec,"
+            " (resolved_at AT TIME ZONE %s)::date - k.first + 1 AS r_day,"
+            " DATE_PART('epoch', (resolved_at AT TIME ZONE %s)::time) AS r_sec,"
+            " resolved_at IS NOT NULL AS resolved, reopened, missed FROM f CROSS JOIN k),"
+            f" w AS MATERIALIZED (SELECT {clock('a')} - {clock('c')} AS a, {clock('r')} - {clock('c')} AS r,"
             " resolved, reopened, missed FROM l CROSS JOIN k)"
             " SELECT COUNT(a), AVG(a), PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a), COUNT(r), AVG(r),"
             " PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r), COUNT(*) FILTER (WHERE resolved AND NOT missed),"
-            " COUNT(*) FILTER (WHERE reopened) FROM w", [*params, tz, tz, tz, tz, tz])
+            " COUNT(*) FILTER (WHERE reopened) FROM w", [*params, *[tz] * 8])
         row = cursor.fetchone()
     return {"accepted": row[0], "median_accept_hours": round(row[2] / 3600, 2) if row[2] is not None else None,
             "resolved": row[3], "median_resolve_hours": round(row[5] / 3600, 2) if row[5] is not None else None,
@@ -299,6 +323,7 @@ def main() -> int:
     root = ensure_city()
     ensure_cases(root, args.cases, ensure_categories())
     ensure_history()
+    ensure_assignees()
     user = get_user_model().objects.get(username=USER)
     with selectors.reading():
         sel = _selection(user)

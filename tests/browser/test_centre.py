@@ -11,12 +11,17 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import LOCALES, check_accessibility
 from tests.browser.helpers import LANGUAGES, Words
-from tests.centre.conftest import spread  # noqa: F401 - the fixture
+from tests.centre.conftest import build_spread
 from tests.issues.conftest import categories  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DESKTOP = {"width": 1366, "height": 900}
+
+
+@pytest.fixture
+def spread(city, categories):  # noqa: F811
+    return build_spread(city, categories)
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def _reported(page, words: Words) -> int:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_street_and_district_see_their_own_numbers(desktop, city, spread, language):  # noqa: F811
+def test_street_and_district_see_their_own_numbers(desktop, city, spread, language):
     words = Words(language)
     seen = {}
     for username in ("street", "district"):

@@ -1,14 +1,18 @@
-"""A small city with cases at every step of the workflow, spread over grids, categories and dates."""
+"""A small city with cases at every step of the workflow, spread over grids, categories and dates: built
+once for each test module (tests.support.city.built_once), fresh instances for each test."""
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
 from issues.models import Case, CaseEvent
 from issues.sweep import escalate_overdue
-from tests.issues.conftest import categories  # noqa: F401 - the fixture, for the tests of this folder
+from tests.factories import CityBuilder
+from tests.issues.conftest import make_categories
 from tests.issues.helpers import drive, jpeg_upload, report
+from tests.support.city import built_once, restore
 
 TZ = timezone.get_default_timezone()
 
@@ -29,8 +33,35 @@ def backdate(case: Case, created: datetime, **steps: datetime) -> Case:
     return case
 
 
+def _build() -> SimpleNamespace:
+    city = CityBuilder().build()
+    city.categories = make_categories(city)
+    city.cases = build_spread(city, city.categories)
+    return city
+
+
+@pytest.fixture(scope="module")
+def _centre_city(django_db_setup, django_db_blocker):
+    with built_once(django_db_blocker, _build) as snap:
+        yield snap
+
+
 @pytest.fixture
-def spread(city, categories):  # noqa: F811
+def city(db, _centre_city):
+    return restore(_centre_city)
+
+
+@pytest.fixture
+def categories(city):
+    return city.categories
+
+
+@pytest.fixture
+def spread(city):
+    return city.cases
+
+
+def build_spread(city, categories) -> dict[str, Case]:
     """Cases in A1 (worker's grid and its neighbour), A2, B1, in every category; some backdated to March."""
     director, street2, worker = city.users["director"], city.users["street2"], city.users["worker"]
     management, sanitation, dispute = categories["city-management"], categories["sanitation"], categories["dispute"]

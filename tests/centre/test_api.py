@@ -18,6 +18,7 @@ STAFF = ["admin", "district", "street", "street2", "director", "worker", "worker
 def _count(client, **params) -> int:
     response = client.get(CASES, params)
     assert response.status_code == 200, response.content
+    assert response.json()["count_exact"]  # the list counts exactly up to its limit: these scopes are below
     return response.json()["count"]
 
 
@@ -105,6 +106,13 @@ def test_summary_figures(city, categories, spread):
     assert march["total"] == 1
     assert march["median_accept_hours"] == 2.5
     assert march["median_resolve_hours"] == 1.5 + 7 + 2.5  # Friday 16:00-17:30, all Monday, Tuesday to 11:30
+
+
+def test_summary_query_budget(city, spread, query_budget):
+    client = api_client(city.users["district"])
+    client.get(SUMMARY)  # the session's first request loads more (the user, the grants' prepared statement)
+    with query_budget("centre.summary"):
+        assert client.get(SUMMARY, {"node": city.nodes["A"].pk, "from": "2026-01-01"}).status_code == 200
 
 
 def test_summary_needs_a_post(city, spread):
