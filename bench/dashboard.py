@@ -333,7 +333,8 @@ def main() -> int:
         start = end - timedelta(days=29)
         checks = []
         print(f"\n{USER}: {in_scope:,} cases in scope of {args.cases:,}; median of {args.runs} interleaved runs,"
-              " grant lookup included in both\n")
+              " grant lookup included in both; load average when starting: "
+              + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores\n")
         print(f"{'aggregate':<58}{'ours ms':>10}{'SQL ms':>10}{'ours/SQL':>10}  same")
         total_ours = total_sql = 0.0
         for name, ours, sql in aggregates(user, node_length, start, end):

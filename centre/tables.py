@@ -6,7 +6,6 @@ each, computed only when a widget asks for them (a download builds one widget).
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 
 from django.urls import reverse
@@ -16,7 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from centre import selectors
-from centre.filters import Selection
+from centre.filters import DEFAULT_SPAN, Selection
 from grid.models import GridNode, Level
 from grid.permissions import grant_paths, rule_for, scope
 from issues.models import Case, Status
@@ -196,8 +195,7 @@ def funnel(d: Dashboard) -> Table:
 
 def trend(d: Dashboard) -> Table:
     end = d.period_end
-    start = d.sel.start or end - {"day": timedelta(days=29), "week": timedelta(weeks=11),
-                                  "month": timedelta(days=334)}[d.interval]
+    start = d.sel.start or end - DEFAULT_SPAN[d.interval]
     columns = {}
     for metric in ("reported", "resolved", "closed"):
         columns[metric] = selectors.series(d.sel.cases_any_time, metric=metric, interval=d.interval,
