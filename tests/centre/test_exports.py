@@ -15,7 +15,6 @@ from centre.models import Export
 from civic.audit_models import AuditEvent
 from issues.models import Case
 from tests.grid.utils import admin_client, api_client, assert_error_shape
-from tests.support.race import race
 
 EXPORTS = "/api/v1/centre/exports/"
 
@@ -95,36 +94,6 @@ def test_an_interrupted_export_does_not_block_a_new_one(city, spread, settings, 
                                               format="csv", rows=100)
     assert created and second.pk != first.pk
     assert Export.objects.get(pk=first.pk).status == Export.Status.FAILED
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_the_same_large_export_asked_twice_at_once_is_one_export(postgres, settings, monkeypatch):
-    """Two (here six) requests at the same instant for a large export: the unique index lets one in,
-    the others get its row; one file is queued."""
-    from tests.factories import CityBuilder
-
-    city = CityBuilder().build()
-    settings.CENTRE_EXPORT_INLINE_ROWS = 0
-    sent = []
-    monkeypatch.setattr(tasks.build_export, "delay", sent.append)
-    user_pk = city.users["district"].pk
-
-    def ask(index, user):
-        return services.export_request(actor=user, source="centre", params={"status": ["reported"]},
-                                       format="xlsx", rows=1_000_000)
-
-    def prepare(index):
-        from django.contrib.auth import get_user_model
-
-        return get_user_model().objects.get(pk=user_pk)
-
-    outcome = race(ask, threads=6, prepare=prepare)
-    assert outcome.errors == []
-    assert len({export.pk for export, _created in outcome.results}) == 1
-    assert sum(created for _export, created in outcome.results) == 1
-    assert Export.objects.count() == 1 and sent == [Export.objects.get().pk]
-    assert AuditEvent.objects.filter(action="export.cases").count() == 1
 
 
 def _changelist_action(client, action: str, data: dict, query: str = ""):
