@@ -36,6 +36,7 @@ class Table:
     chart: str = "bar"  # "bar", "line", or "" when the table is the figure
     note: str = ""
     links: list = field(default_factory=list)  # per row: a drill-down URL, or None
+    text_columns: tuple[int, ...] = ()  # columns of words, not numbers (the first is always the row's name)
 
     def items(self) -> list[tuple[list, str | None]]:
         return [(row, self.links[i] if i < len(self.links) else None) for i, row in enumerate(self.rows)]
@@ -131,7 +132,7 @@ def key_figures(d: Dashboard) -> Table:
         "figures", _("Key figures"),
         _("Every figure counts the cases reported in the period in the area. Working hours count only the "
           "working calendar's hours (nights, weekends and public holidays excluded)."),
-        [_("figure"), _("value"), _("what it counts")], rows, chart="",
+        [_("figure"), _("value"), _("what it counts")], rows, chart="", text_columns=(2,),
     )
 
 
