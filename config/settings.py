@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "civic",
     "grid",
+    "partners",
     "issues",
     "services.billing",
     "services.booking",
@@ -58,6 +59,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Early, so that the logged duration of a partner's request covers nearly all of its handling.
+    "partners.middleware.ApiRequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,6 +139,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Partners' request log (partners.ApiRequest) keeps this many days (pruned daily).
+CELERY_BEAT_SCHEDULE["prune-api-requests"] = {
+    "task": "partners.tasks.prune_api_requests", "schedule": crontab(hour=3, minute=17),
+}
+API_REQUEST_LOG_DAYS = env.int("API_REQUEST_LOG_DAYS", default=90)
+
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
 NOTICE_MAX_ATTEMPTS = 5
@@ -213,9 +222,14 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes a missing login a 401, not a 403.
         "rest_framework.authentication.TokenAuthentication",
+        # Partners' keys: Authorization: Api-Key <key> (partners.authentication).
+        "partners.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # ApiKeyScope: a request made with a key needs the scope the view names (required_scope).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "partners.permissions.ApiKeyScope"],
+    # Per key, in the cache; requests without a key are not throttled here.
+    "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -226,6 +240,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "civic.api.schema.CivicAutoSchema",
     "EXCEPTION_HANDLER": "civic.api.errors.exception_handler",
 }
+# Partners' API keys (partners.keys): stored as HMAC-SHA256 with this secret (changing it invalidates
+# every key), and limited to this many requests per period unless a key has its own rate.
+API_KEY_SECRET = env("API_KEY_SECRET", default=SECRET_KEY)
+API_KEY_DEFAULT_RATE = env("API_KEY_DEFAULT_RATE", default="600/min")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Civic API",
     "DESCRIPTION": "Grid-based city operations: the grid tree, posts, registry, cases and services.",

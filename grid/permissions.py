@@ -29,6 +29,7 @@ from django.db.models.functions import Concat
 from django.dispatch import receiver
 
 __all__ = [
+    "EVERYWHERE",
     "PATH_END",
     "can",
     "forget_grants",
@@ -42,11 +43,16 @@ __all__ = [
     "scope",
     "scope_by_codename",
     "subtree_q",
+    "use_grants",
 ]
 
 # Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
 PATH_END = "~"
+# The empty path is a prefix of every path: a grant on it covers the whole tree (see use_grants).
+EVERYWHERE = ""
 _CACHE_ATTR = "_civic_grants"
+# Set by use_grants: the user acts with exactly the grants given, so owner rules do not apply.
+_DELEGATED_ATTR = "_civic_delegated"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class ScopeRule:
         return subtree_q(lookup, path)
 
     def owns(self, user, obj: Model) -> bool:
-        return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
+        return (bool(self.owner) and user.is_authenticated and not _delegated(user)
+                and getattr(obj, f"{self.owner}_id") == user.pk)
 
     def path_of(self, obj: Model) -> str:
         if self.object_path is not None:
@@ -166,7 +173,8 @@ def _load_grants(user) -> dict[str, list[str]]:
 
 
 def grant_paths(user, codename: str) -> list[str] | None:
-    """Paths of the subtrees where the user holds `codename`; None means everywhere."""
+    """Paths of the subtrees where the user holds `codename`; None means everywhere (a superuser, or a
+    grant on EVERYWHERE given by use_grants)."""
     if not user or not user.is_authenticated or not user.is_active:
         return []
     if user.is_superuser:
@@ -175,19 +183,38 @@ def grant_paths(user, codename: str) -> list[str] | None:
     if grants is None:
         grants = _load_grants(user)
         setattr(user, _CACHE_ATTR, grants)
-    return grants.get(codename, [])
+    paths = grants.get(codename, [])
+    return None if paths == [EVERYWHERE] else paths
+
+
+def use_grants(user, grants: Mapping[str, Iterable[str]]) -> None:
+    """Make `user` act with exactly `grants` (codename -> subtree paths; EVERYWHERE for the whole tree)
+    instead of the grants of its posts, for as long as this user object lives (one request).
+
+    For a credential that stands for less than its user: an API key acts for its partner's service
+    user with what the key's scopes and subtree allow. Owner rules (a reporter and their own cases)
+    do not apply then either: the key's grants are all it holds.
+    """
+    setattr(user, _CACHE_ATTR, {codename: _collapse(paths) for codename, paths in grants.items()})
+    setattr(user, _DELEGATED_ATTR, True)
+
+
+def _delegated(user) -> bool:
+    return getattr(user, _DELEGATED_ATTR, False)
 
 
 def forget_grants(user) -> None:
-    """Call after changing a user's grants, so that the next check reloads them."""
-    if hasattr(user, _CACHE_ATTR):
+    """Call after changing a user's grants, so that the next check reloads them. Grants given with
+    use_grants do not come from posts and stay."""
+    if hasattr(user, _CACHE_ATTR) and not _delegated(user):
         delattr(user, _CACHE_ATTR)
 
 
 def has_any_grant(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or bool(grant_paths(user, "view_gridnode"))
+    paths = grant_paths(user, "view_gridnode")
+    return paths is None or bool(paths)
 
 
 def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
@@ -215,7 +242,7 @@ def is_within(path: str, root: str) -> bool:
 
 def scope(queryset: QuerySet, user, action: str = "view") -> QuerySet:
     rule = rule_for(queryset.model)
-    owner = rule.owner if action in rule.owner_actions else None
+    owner = rule.owner if action in rule.owner_actions and not _delegated(user) else None
     return _scoped(queryset, user, rule, rule.actions[action], owner)
 
 

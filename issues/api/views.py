@@ -36,6 +36,7 @@ from issues.api.serializers import (
 from issues.filters import CaseFilter, CaseOrderingFilter
 from issues.models import Case
 from issues.workflow import TRANSITIONS
+from partners.permissions import ApiKeyScope
 
 __all__ = ["CaseViewSet", "CategoryViewSet", "case_etag"]
 
@@ -50,7 +51,8 @@ CATEGORY_MAX_AGE = 3600  # seconds a phone may reuse the category list without a
 class CategoryViewSet(ReadOnlyModelViewSet):
     """The active categories, for every signed-in user: small, unpaginated and cacheable (ETag)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ApiKeyScope]
+    required_scope = ("cases.read", "cases.write")  # reporting needs the categories
     serializer_class = CategorySerializer
     pagination_class = None
     filter_backends = []
@@ -146,7 +148,8 @@ def _with_transitions(cls):
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, GenericViewSet):
     """Cases in the user's scope: citizens see the cases they reported, staff those of their subtrees."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ApiKeyScope]
+    required_scope = {"read": ("cases.read", "cases.write"), "write": "cases.write"}
     filter_backends = [DjangoFilterBackend, CaseOrderingFilter]
     filterset_class = CaseFilter
     ordering_fields = ["created_at", "due_at", "priority", "id"]
