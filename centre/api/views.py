@@ -21,6 +21,7 @@ from centre.models import Export
 from centre.services import export_request
 from centre.views import export_file_response
 from grid.permissions import has_any_grant
+from partners.permissions import ApiKeyScope
 
 __all__ = ["ExportDownloadView", "ExportView", "ExportsView", "SeriesView", "SummaryView"]
 
@@ -48,7 +49,8 @@ def _node(node) -> dict | None:
 
 
 class SummaryView(APIView):
-    permission_classes = [IsStaffWithPost]
+    permission_classes = [IsStaffWithPost, ApiKeyScope]
+    required_scope = ("cases.read", "cases.write")  # a partner's key that may read cases: the same counts
 
     @extend_schema(parameters=_COMMON, responses=SummarySerializer,
                    description="The command centre's figures for the cases reported in the period under the node. "
@@ -81,7 +83,8 @@ class SummaryView(APIView):
 
 
 class SeriesView(APIView):
-    permission_classes = [IsStaffWithPost]
+    permission_classes = [IsStaffWithPost, ApiKeyScope]
+    required_scope = ("cases.read", "cases.write")
 
     @extend_schema(
         parameters=[
@@ -121,7 +124,8 @@ class ExportRequestSerializer(serializers.Serializer):
 
 
 class ExportsView(APIView):
-    permission_classes = [IsStaffWithPost]
+    # Exports are for staff: no scope is named, so every partner key is refused (ApiKeyScope).
+    permission_classes = [IsStaffWithPost, ApiKeyScope]
 
     @extend_schema(
         request=ExportRequestSerializer, parameters=_COMMON,
@@ -148,7 +152,7 @@ class ExportsView(APIView):
 
 
 class ExportView(APIView):
-    permission_classes = [IsStaffWithPost]
+    permission_classes = [IsStaffWithPost, ApiKeyScope]
 
     @extend_schema(responses=ExportSerializer, description="An export of yours: its status, and the link to "
                                                           "its file once ready. Others' exports answer 404.")
@@ -157,7 +161,7 @@ class ExportView(APIView):
 
 
 class ExportDownloadView(APIView):
-    permission_classes = [IsStaffWithPost]
+    permission_classes = [IsStaffWithPost, ApiKeyScope]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
                    description="The file of a ready export of yours (404 otherwise).")
