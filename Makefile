@@ -43,6 +43,12 @@ assets:
 	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.js.map node_modules/leaflet/dist/leaflet.css node_modules/leaflet/LICENSE \
 	  portal/static/portal/vendor/leaflet/
 	cp node_modules/leaflet/dist/images/*.png portal/static/portal/vendor/leaflet/images/
+	cp node_modules/leaflet.markercluster/dist/leaflet.markercluster-src.js node_modules/leaflet.markercluster/dist/leaflet.markercluster-src.js.map \
+	  node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+	  node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css node_modules/leaflet.markercluster/MIT-LICENCE.txt \
+	  centre/static/centre/vendor/leaflet.markercluster/
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map node_modules/chart.js/LICENSE.md \
+	  centre/static/centre/vendor/chart.js/
 	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/browser/vendor/axe-core/
 
 bench: install

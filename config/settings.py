@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "services.booking",
     "portal",
     "field",
+    "centre",
     "axes",
 ]
 
@@ -114,6 +115,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # a thread's connection: there it is 0, whatever the environment says (README, "Configuration").
 DATABASES["default"]["CONN_MAX_AGE"] = 0 if sys.argv[1:2] == ["runserver"] else env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A streaming replica of default: the command centre's figures and the exports read there (civic.replica).
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].update(CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"], CONN_HEALTH_CHECKS=True,
+                                TEST={"MIRROR": "default"})
+DATABASE_ROUTERS = ["civic.replica.ReplicaRouter"]
 
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
@@ -353,6 +360,13 @@ STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
 # simply not signed in; token clients send the code with the password).
 STAFF_2FA_AREAS = {"/admin/": "admin_2fa", "/field/": "field:2fa", "/api/": None}
 OTP_TOTP_ISSUER = "Civic"
+
+# --- Command centre (centre) -------------------------------------------------------------------
+
+# Exports of up to this many cases are built in the request; larger ones by a Celery worker (202, then a link).
+CENTRE_EXPORT_INLINE_ROWS = env.int("CENTRE_EXPORT_INLINE_ROWS", default=5000)
+# Open cases drawn on the centre's map at most (the nearest-to-due first); the page says when there are more.
+CENTRE_MAP_CASES = env.int("CENTRE_MAP_CASES", default=5000)
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

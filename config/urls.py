@@ -9,12 +9,14 @@ api_v1 = [
     path("auth/", include("civic.api.urls")),
     path("grid/", include("grid.api.urls")),
     path("issues/", include("issues.api.urls")),
+    path("centre/", include("centre.api.urls")),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/2fa/", SecondFactorView.as_view(), name="admin_2fa"),
+    path("admin/centre/", include("centre.urls")),  # before the admin's catch-all
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -25,7 +25,9 @@ from grid.models import (
 from grid.permissions import can, path_prefix_q, scope, subtree_q
 
 __all__ = [
+    "BOUNDARY_LIMIT",
     "PatrolItem",
+    "boundary_features",
     "department_list",
     "duplicate_registration_list",
     "id_number_holder",
@@ -50,6 +52,36 @@ def with_household_counts(nodes: QuerySet) -> QuerySet:
     in_subtree = Household.objects.filter(subtree_q("grid_path", OuterRef("path")))
     counts = in_subtree.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
     return nodes.annotate(household_count=Coalesce(Subquery(counts), 0))
+
+
+BOUNDARY_LIMIT = 2000  # features per answer: a city's communities, or the grids in view
+
+
+def boundary_features(*, level: int | None = None, within: GridNode | None = None,
+                      bbox: tuple[float, float, float, float] | None = None) -> dict:
+    """The boundaries of the tree's nodes as a GeoJSON FeatureCollection (one query): at a level, under a
+    node, overlapping a box (min_lon, min_lat, max_lon, max_lat). The grid map is public information —
+    names, codes and outlines, nothing of who lives there — so every map draws it under its own data,
+    and stays readable when no tile server can be reached. At most BOUNDARY_LIMIT features, the
+    answer says whether more matched."""
+    nodes = GridNode.objects.filter(boundary__isnull=False)
+    if level is not None:
+        nodes = nodes.filter(level=level)
+    if within is not None:
+        nodes = nodes.filter(path_prefix_q("path", [within.path]))
+    if bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        nodes = nodes.filter(max_lon__gte=min_lon, min_lon__lte=max_lon, max_lat__gte=min_lat, min_lat__lte=max_lat)
+    rows = list(nodes.order_by("path").values("pk", "name", "code", "level", "boundary")[:BOUNDARY_LIMIT + 1])
+    return {
+        "type": "FeatureCollection",
+        "truncated": len(rows) > BOUNDARY_LIMIT,
+        "features": [
+            {"type": "Feature", "id": row["pk"], "geometry": row["boundary"],
+             "properties": {"name": row["name"], "code": row["code"], "level": row["level"]}}
+            for row in rows[:BOUNDARY_LIMIT]
+        ],
+    }
 
 
 def node_list(*, user, action: str = "view") -> QuerySet:

@@ -10,10 +10,11 @@ from grid.filters import SubtreeFilter
 from issues.models import OPEN_STATUSES, Case, Category, Status
 from issues.selectors import category_descendant_ids
 
-__all__ = ["CaseFilter", "CaseOrderingFilter"]
+__all__ = ["CaseFilter", "CaseOrderingFilter", "overdue_q"]
 
 
-def _overdue_q() -> Q:
+def overdue_q() -> Q:
+    """Open and past its deadline: the list's ``overdue`` filter, and the command centre's count of it."""
     return Q(status__in=OPEN_STATUSES, due_at__lt=timezone.now())
 
 
@@ -40,7 +41,7 @@ class CaseFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        return queryset.filter(_overdue_q()) if value else queryset.exclude(_overdue_q())
+        return queryset.filter(overdue_q()) if value else queryset.exclude(overdue_q())
 
     def filter_text(self, queryset, name, value):
         value = value.strip()

@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from grid.api import views
@@ -10,4 +11,4 @@ router.register("households", views.HouseholdViewSet, basename="household")
 router.register("places", views.PlaceViewSet, basename="place")
 router.register("visits", views.VisitViewSet, basename="visit")
 
-urlpatterns = router.urls
+urlpatterns = [path("boundaries/", views.BoundaryView.as_view(), name="boundaries"), *router.urls]

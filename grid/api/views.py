@@ -1,7 +1,12 @@
+from django.utils.cache import patch_cache_control
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
@@ -19,9 +24,15 @@ from grid.api.serializers import (
 )
 from grid.api.viewsets import ScopedActionPermission, ScopedModelViewSet
 from grid.filters import DepartmentFilter, HouseholdFilter, NodeFilter, PlaceFilter, PostFilter, VisitFilter
-from grid.models import GridNode, Household
+from grid.models import GridNode, Household, Level
 
-__all__ = ["DepartmentViewSet", "HouseholdViewSet", "NodeViewSet", "PlaceViewSet", "PostViewSet", "VisitViewSet"]
+__all__ = [
+    "BoundaryView", "DepartmentViewSet", "HouseholdViewSet", "NodeViewSet", "PlaceViewSet", "PostViewSet",
+    "VisitViewSet",
+]
+
+
+BOUNDARY_MAX_AGE = 3600  # seconds: outlines change when the city redraws its grids, not by the minute
 
 
 class NodeViewSet(ScopedModelViewSet):
@@ -149,3 +160,38 @@ class VisitViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retrie
             lambda: services.visit_record(actor=request.user, client_key=client_key, **serializer.validated_data),
             lambda visit, status_code: Response(self.get_serializer(visit).data, status=status_code),
         )
+
+
+class BoundaryQuerySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=Level.choices, required=False)
+    within = serializers.IntegerField(required=False, min_value=1, help_text="Only nodes under this node.")
+    bbox = serializers.RegexField(
+        r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$", required=False,
+        help_text="min_lon,min_lat,max_lon,max_lat: only nodes whose outline overlaps the box.",
+    )
+
+
+class BoundaryView(APIView):
+    """The grid map: the outlines of the tree's nodes as GeoJSON, for every map's base layer.
+
+    Public (the portal's maps are) and cacheable: outlines, names and codes only.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(parameters=[BoundaryQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        query = BoundaryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        within = None
+        if "within" in data:
+            within = GridNode.objects.filter(pk=data["within"]).first()
+            if within is None:
+                raise NotFound
+        bbox = tuple(float(x) for x in data["bbox"].split(",")) if "bbox" in data else None
+        body = selectors.boundary_features(level=data.get("level"), within=within, bbox=bbox)
+        response = Response(body)
+        patch_cache_control(response, public=True, max_age=BOUNDARY_MAX_AGE)
+        return response

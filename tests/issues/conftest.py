@@ -10,6 +10,10 @@ from issues.models import Category, Priority
 
 @pytest.fixture
 def categories(city):
+    return make_categories(city)
+
+
+def make_categories(city) -> dict[str, Category]:
     city_management = Category.objects.create(
         code="city-management", name="城市管理", name_en="City management", first_level=Level.COMMUNITY,
         accept_within=timedelta(hours=2), resolve_within=timedelta(hours=8),

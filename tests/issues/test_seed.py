@@ -132,7 +132,9 @@ def test_a_missing_department_leaves_the_category_without_one(db, monkeypatch):
 @pytest.mark.usefixtures("seeded")
 class TestDemoMorning:
     def cases(self):
-        return list(Case.objects.select_related("category", "grid", "reporter").order_by("id"))
+        # The morning's cases: not the year of past cases the command centre's seeder adds (centre.demo).
+        morning = Case.objects.exclude(reference__startswith="XC-HIST-")
+        return list(morning.select_related("category", "grid", "reporter").order_by("id"))
 
     def test_seventeen_reports_by_the_grid_workers(self, db, seeded):
         community = xinghuo()

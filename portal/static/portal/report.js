@@ -1,6 +1,6 @@
-/* Progressive enhancement for the case pages: without JavaScript (or without map tiles) the
-   latitude/longitude inputs and the list still work. Strings come from data- attributes, which
-   the templates translate. */
+/* Progressive enhancement for the case pages: without JavaScript the latitude/longitude inputs and
+   the list still work; without map tiles the map still shows the grid boundaries (grid/boundaries.js).
+   Strings come from data- attributes, which the templates translate. */
 (function () {
   "use strict";
   var hasLeaflet = typeof window.L !== "undefined";
@@ -10,7 +10,11 @@
     // Leaflet's own zoom buttons are labelled in English: these take the page's language.
     var map = L.map(el, { zoomControl: false }).setView(center, zoom);
     L.control.zoom({ zoomInTitle: el.dataset.labelZoomIn, zoomOutTitle: el.dataset.labelZoomOut }).addTo(map);
-    L.tileLayer(el.dataset.tileUrl, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+    // Tiles underneath when a tile server answers; the grid map from Civic's own data always.
+    if (el.dataset.tileUrl) {
+      L.tileLayer(el.dataset.tileUrl, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+    }
+    if (window.civicBoundaries && el.dataset.boundaries) { window.civicBoundaries(map, { url: el.dataset.boundaries }); }
     return map;
   }
 
@@ -66,7 +70,7 @@
       lon.value = Number(lo).toFixed(6);
       checkDuplicates();
     };
-    if (hasLeaflet && reportMap.dataset.tileUrl) {
+    if (hasLeaflet) {
       var start = lat.value && lon.value ? [Number(lat.value), Number(lon.value)] : [40.8420, 111.7500];
       map = baseMap(reportMap, start, lat.value ? 16 : 12);
       var help = document.getElementById("map-help");
@@ -102,7 +106,7 @@
 
   // Public list: markers for the listed cases (the list stays the primary content).
   var casesMap = document.getElementById("cases-map");
-  if (casesMap && hasLeaflet && casesMap.dataset.tileUrl) {
+  if (casesMap && hasLeaflet) {
     var data = document.getElementById(casesMap.dataset.markers);
     var markers = data ? JSON.parse(data.textContent) : [];
     if (markers.length) {
