@@ -65,9 +65,13 @@ class _Key:
         return Q(**{f"{self.name}__isnull": True}) if value is None else Q(**{self.name: value})
 
 
-def _keys(queryset: QuerySet) -> list[_Key]:
+def _keys(queryset: QuerySet) -> list[_Key] | None:
+    """The ordering as keys, or None when it is not made of columns (an expression, an annotation):
+    such a list is paged by number."""
     ordering = list(queryset.query.order_by or queryset.model._meta.ordering or [])
-    names = [str(item) for item in ordering]
+    if not all(isinstance(item, str) for item in ordering):
+        return None
+    names = list(ordering)
     if not {"id", "-id", "pk", "-pk"} & set(names):
         names.append("-id")
     keys = []
@@ -75,13 +79,29 @@ def _keys(queryset: QuerySet) -> list[_Key]:
         bare = name.lstrip("-")
         bare = "id" if bare == "pk" else bare
         try:
-            field = queryset.model._meta.get_field(bare)
-        except FieldDoesNotExist:
-            raise ValueError(f"Keyset pages need orderings on columns, not {name!r}.") from None
-        keys.append(_Key(bare, name.startswith("-"), field.null))
+            keys.append(_Key(bare, name.startswith("-"), _nullable(queryset.model, bare)))
+        except ValueError:
+            return None
         if bare == "id":
             break  # unique: nothing after it can matter
     return keys
+
+
+def _field(model: type[Model], name: str):
+    """The field at the end of `name` ("node__path"), through its relations."""
+    *relations, last = name.split("__")
+    try:
+        for relation in relations:
+            model = model._meta.get_field(relation).related_model
+        return model._meta.get_field(last)
+    except (FieldDoesNotExist, AttributeError):
+        raise ValueError(f"Keyset pages need orderings on columns, not {name!r}.") from None
+
+
+def _nullable(model: type[Model], name: str) -> bool:
+    *relations, _last = name.split("__")
+    hops = [model._meta.get_field(relation) for relation in relations] if relations else []
+    return _field(model, name).null or any(hop.null for hop in hops)
 
 
 def _after(keys: Sequence[_Key], values: Sequence, reverse: bool) -> Q:
@@ -113,8 +133,8 @@ class KeysetPagination(pagination.BasePagination):
         self.count, self.count_exact = count_with_estimate(queryset)
         page = request.query_params.get(self.page_query_param)
         cursor = request.query_params.get(self.cursor_query_param)
-        if page is not None and cursor is None:
-            return self._numbered(queryset, keys, size, page)
+        if keys is None or (page is not None and cursor is None):
+            return self._numbered(queryset, keys, size, page or 1)
         values, reverse = self._decode(cursor, keys) if cursor else (None, False)
         rows = queryset.order_by(*(key.order_by(reverse) for key in keys))
         if values is not None:
@@ -134,6 +154,7 @@ class KeysetPagination(pagination.BasePagination):
         return fetched
 
     def _numbered(self, queryset, keys, size, page) -> list[Model]:
+        """Page `page` by OFFSET: for short lists, and for orderings that are not columns."""
         try:
             number = int(page)
         except ValueError:
@@ -145,7 +166,8 @@ class KeysetPagination(pagination.BasePagination):
         start = (number - 1) * size
         if start and start >= self.count:
             raise NotFound(_("There is no page %(number)s.") % {"number": number})
-        rows = list(queryset.order_by(*(key.order_by(False) for key in keys))[start:start + size])
+        ordered = queryset.order_by(*(key.order_by(False) for key in keys)) if keys else queryset
+        rows = list(ordered[start:start + size])
         self.next = self._link(page=number + 1) if start + size < self.count else None
         self.previous = self._link(page=number - 1) if number > 1 else None
         return rows
@@ -164,7 +186,13 @@ class KeysetPagination(pagination.BasePagination):
 
     @staticmethod
     def _values(keys: Sequence[_Key], row: Model) -> list:
-        return [getattr(row, key.name) for key in keys]
+        values = []
+        for key in keys:
+            value = row
+            for part in key.name.split("__"):
+                value = getattr(value, part) if value is not None else None
+            values.append(value)
+        return values
 
     @staticmethod
     def _encode(keys: Sequence[_Key], values: Sequence, *, reverse: bool) -> str:
@@ -183,7 +211,7 @@ class KeysetPagination(pagination.BasePagination):
         if order != [("-" if key.descending else "") + key.name for key in keys] or len(raw) != len(keys):
             raise refused
         try:
-            values = [None if v is None else self.model._meta.get_field(key.name).to_python(v)
+            values = [None if v is None else _field(self.model, key.name).to_python(v)
                       for key, v in zip(keys, raw, strict=True)]
         except ValidationError:
             raise refused from None
