@@ -75,7 +75,7 @@ from bench.city import (  # noqa: E402
     scope_users,
 )
 from bench.measure import BrokerTraffic, Statements, explain, purge_broker, run_on_commit_now  # noqa: E402
-from bench.timing import interleaved_medians  # noqa: E402
+from bench.timing import interleaved_medians, verdict  # noqa: E402
 from bench.undo import NewRows  # noqa: E402
 from civic.models import Notice  # noqa: E402
 from civic.notices import notice_queue  # noqa: E402
@@ -562,9 +562,7 @@ def main() -> int:
     report_shapes(users, args.shape_runs, checks)
     report_writes(args, root, users, checks)
     print()
-    for label, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server import serve, stop  # noqa: E402
+from bench.timing import verdict  # noqa: E402
 
 PYTHON = sys.executable
 CHROMIUM = os.environ.get("CIVIC_CHROMIUM", "/usr/bin/chromium")
@@ -280,9 +281,7 @@ def main() -> int:
     checks.append((f"open to submitted under {SUBMIT_LIMIT_S:.0f} s (median)", ours_median < SUBMIT_LIMIT_S))
 
     print()
-    for label, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ from bench.city import (  # noqa: E402
 )
 from bench.measure import BrokerTraffic, Statements, purge_broker  # noqa: E402
 from bench.server import serve, stop  # noqa: E402
+from bench.timing import verdict  # noqa: E402
 from bench.undo import NewRows, OverdueCases  # noqa: E402
 from grid.demo import DEMO_PASSWORD  # noqa: E402
 from issues.models import Category  # noqa: E402
@@ -367,9 +368,7 @@ def run(args) -> int:
     print(f"    written by the run and deleted afterwards: {removed}")
     report_sweep([sweep_once() for _ in range(args.sweeps)], checks)
     print()
-    for label, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":
