@@ -1,7 +1,9 @@
 """The benchmarks' city: the synthetic city of ``seed_demo --scale N --staff`` (grids, households, a
 person posted at every grid, community, street office and district), four categories, and cases
 generated in SQL — one in ten overdue, six in ten open with a deadline ahead, three in ten closed,
-in every grid (ten consecutive cases to a grid, then the next grid, round the city).
+in every grid. Ten consecutive cases go to a grid, the next ten to a grid far across the city: a
+district's or a street's cases are spread over the whole id range as a city's reports are, not
+stored in runs (which would let a scan of the newest cases stumble on a whole district at once).
 
 Every step is idempotent; deadlines are put back on that pattern at each run (a day after they were
 generated, the "ahead" ones would have fallen due), and the table is vacuumed after it changed, so
@@ -26,9 +28,13 @@ __all__ = ["BENCH_PREFIX", "SCOPES", "ensure_categories", "ensure_cases", "ensur
            "grid_point", "scope_users"]
 
 BENCH_PREFIX = "BM"
-# In the description of every generated case. Cases of the first generator (which gave all the cases
-# of a grid one status, and made them all overdue or none) lack it and are generated again.
-GENERATION = "g2"
+# In the description of every generated case. Cases of earlier generators (the first gave all the
+# cases of a grid one status, made them all overdue or none, and stored the grids in runs) lack it
+# and are generated again.
+GENERATION = "g3"
+# Consecutive blocks of ten cases go to grids this many apart in path order (modulo the grid count):
+# a prime, so every grid gets as many blocks whatever the count (unless a multiple of it).
+GRID_STRIDE = 7919
 # The levels whose staff the list benchmarks read as, narrowest first.
 SCOPES = {"grid": Level.GRID, "community": Level.COMMUNITY, "street": Level.STREET_OFFICE, "district": Level.DISTRICT}
 
@@ -114,7 +120,7 @@ def _generate(root: GridNode, existing: int, total: int, categories: list[Catego
                now() - interval '1 second' * (%(total)s - s), now()
           FROM generate_series(%(first)s, %(total)s) AS s
           CROSS JOIN counted
-          JOIN grids g ON g.n = (s / 10) %% counted.total
+          JOIN grids g ON g.n = (s::bigint / 10 * {GRID_STRIDE}) %% counted.total
           JOIN {_q(GridNode._meta.db_table)} c ON c.path = substr(g.path, 1, {4 * int(Level.COMMUNITY)})
     """
     with connection.cursor() as cursor:
