@@ -4,6 +4,7 @@ Without DATABASE_URL the project runs on a SQLite file; without REDIS_URL Celery
 eagerly and the cache is local memory, so a newcomer needs nothing but Python.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,8 +45,12 @@ INSTALLED_APPS = [
     "guardian",
     "treebeard",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "civic",
     "grid",
+    "partners",
     "issues",
     "services.billing",
     "services.booking",
@@ -57,11 +62,21 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Early, so that the logged duration of a partner's request covers nearly all of its handling.
+    "partners.middleware.ApiRequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A NUL in the path, the query or form data answers 400 (PostgreSQL refuses NUL in text).
+    "civic.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff second factor: django-otp marks a session that gave its code; ours keeps the staff areas
+    # (STAFF_2FA_AREAS) closed to one that has not, for those who need it.
+    "django_otp.middleware.OTPMiddleware",
+    "civic.twofactor.middleware.SecondFactorMiddleware",
+    # Writes the request's views of unmasked ID numbers to the audit log, one row per kind.
+    "civic.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out login attempt into the lockout page.
@@ -93,7 +108,11 @@ TEMPLATES = [
 # --- Data -------------------------------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Persistent connections only where the number of threads holding one is bounded: gunicorn's workers
+# (times their threads) and Celery's pool processes, whose Django fixup closes a connection after a task
+# once it is older than this. Django's dev server starts a thread per client connection and never closes
+# a thread's connection: there it is 0, whatever the environment says (README, "Configuration").
+DATABASES["default"]["CONN_MAX_AGE"] = 0 if sys.argv[1:2] == ["runserver"] else env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -127,7 +146,19 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-overdue-cases": {
         "task": "issues.tasks.escalate_overdue_cases", "schedule": crontab(minute="*"), "options": {"expires": 50},
     },
+    # Retention (issues.retention): every night at 03:30, the personal data of cases over for
+    # CASE_RETENTION_DAYS goes. A night missed is caught up by the next one.
+    "anonymise-closed-cases": {
+        "task": "issues.tasks.anonymise_closed_cases", "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
 }
+
+# Partners' request log (partners.ApiRequest) keeps this many days (pruned daily).
+CELERY_BEAT_SCHEDULE["prune-api-requests"] = {
+    "task": "partners.tasks.prune_api_requests", "schedule": crontab(hour=3, minute=17),
+}
+API_REQUEST_LOG_DAYS = env.int("API_REQUEST_LOG_DAYS", default=90)
 
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
@@ -183,8 +214,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploads (case photos) are never served from MEDIA_URL: only views that check access send them
+# (civic.protected_media). PROTECTED_MEDIA_SERVER lets the web server in front send the bytes:
+# "nginx" (X-Accel-Redirect to PROTECTED_MEDIA_PREFIX, an internal location aliased to MEDIA_ROOT),
+# "apache" (X-Sendfile with the file's path), or "" (Django streams the file).
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+PROTECTED_MEDIA_SERVER = env("PROTECTED_MEDIA_SERVER", default="")
+if PROTECTED_MEDIA_SERVER not in ("", "nginx", "apache"):
+    raise ImproperlyConfigured('PROTECTED_MEDIA_SERVER must be "nginx", "apache" or empty.')
+PROTECTED_MEDIA_PREFIX = env("PROTECTED_MEDIA_PREFIX", default="/protected-media/").rstrip("/") + "/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -206,9 +245,20 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes a missing login a 401, not a 403.
         "rest_framework.authentication.TokenAuthentication",
+        # Partners' keys: Authorization: Api-Key <key> (partners.authentication).
+        "partners.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # ApiKeyScope: a request made with a key needs the scope the view names (required_scope).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "partners.permissions.ApiKeyScope"],
+    # Per key, in the cache; requests without a key are not throttled here.
+    "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.ApiKeyRateThrottle"],
+    # DRF's parsers, refusing JSON nested deeper than JSON_MAX_DEPTH and NUL characters with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "civic.api.parsers.JSONParser",
+        "civic.api.parsers.FormParser",
+        "civic.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -219,6 +269,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "civic.api.schema.CivicAutoSchema",
     "EXCEPTION_HANDLER": "civic.api.errors.exception_handler",
 }
+# Partners' API keys (partners.keys): stored as HMAC-SHA256 with this secret (changing it invalidates
+# every key), and limited to this many requests per period unless a key has its own rate.
+API_KEY_SECRET = env("API_KEY_SECRET", default=SECRET_KEY)
+API_KEY_DEFAULT_RATE = env("API_KEY_DEFAULT_RATE", default="600/min")
+# Arrays and objects nested deeper than this in a request body are refused (civic.inputs): the deepest
+# thing Civic reads is a request body holding a GeoJSON MultiPolygon (6 levels).
+JSON_MAX_DEPTH = 32
 SPECTACULAR_SETTINGS = {
     "TITLE": "Civic API",
     "DESCRIPTION": "Grid-based city operations: the grid tree, posts, registry, cases and services.",
@@ -262,6 +319,40 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+# A report that names its grid and gives a point: how far outside the grid the point may lie (metres).
+# A phone's GPS fix is often 10-30 m off, so a worker standing at the edge of their grid may read as
+# just across it; further out, the point is in someone else's grid and the report is refused.
+REPORT_GRID_TOLERANCE_M = env.float("REPORT_GRID_TOLERANCE_M", default=50.0)
+# While reporting, open cases of the same category within this distance are offered as possible duplicates.
+CASE_DUPLICATE_RADIUS_M = env.int("CASE_DUPLICATE_RADIUS_M", default=200)
+
+# --- Residents' data and account security ------------------------------------------------------
+
+# The key of the ID-number look-up hash (grid.idnumbers.id_number_hash). Without it, a key derived from
+# SECRET_KEY; set it apart so that SECRET_KEY can be rotated, and run `manage.py rehash_id_numbers` after
+# changing either.
+ID_NUMBER_HASH_KEY = env("ID_NUMBER_HASH_KEY", default="") or SECRET_KEY
+# ID numbers one user may set or change per hour (new residents included), whatever the outcome.
+ID_NUMBER_CHANGES_PER_HOUR = env.int("ID_NUMBER_CHANGES_PER_HOUR", default=60)
+# One-time codes (sign-up, resend, phone password reset): requests per phone number or e-mail address,
+# and per client address, within the window. Behind carrier-grade NAT many citizens share an address.
+CODE_REQUESTS_PER_ADDRESS = env.int("CODE_REQUESTS_PER_ADDRESS", default=3)
+CODE_REQUESTS_PER_CLIENT = env.int("CODE_REQUESTS_PER_CLIENT", default=3)
+CODE_REQUESTS_WINDOW = timedelta(minutes=env.int("CODE_REQUESTS_WINDOW_MINUTES", default=15))
+
+# Days a case that is over (closed, rejected, a duplicate) keeps its reporter, free text and original
+# photos after its last change; then the nightly retention task removes them (issues.retention).
+CASE_RETENTION_DAYS = env.int("CASE_RETENTION_DAYS", default=730)
+
+# Staff two-factor authentication (civic.twofactor): with this on, superusers and staff posted at a
+# street office or above must give a code from an authenticator app (or a recovery code) after their
+# password; anyone who set one up is asked for it anyway. Off by default: the demo accounts log in with
+# their password alone.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+# Where it is asked for: path prefix → the area's code page (None: the API, where such a session is
+# simply not signed in; token clients send the code with the password).
+STAFF_2FA_AREAS = {"/admin/": "admin_2fa", "/field/": "field:2fa", "/api/": None}
+OTP_TOTP_ISSUER = "Civic"
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from django.db.models.functions import Concat
 from django.dispatch import receiver
 
 __all__ = [
+    "EVERYWHERE",
     "PATH_END",
     "can",
     "forget_grants",
@@ -41,12 +42,18 @@ __all__ = [
     "rule_for",
     "scope",
     "scope_by_codename",
+    "scope_q",
     "subtree_q",
+    "use_grants",
 ]
 
 # Greater than every character treebeard puts in a path (0-9, A-Z): [P, P + PATH_END) is P's subtree.
 PATH_END = "~"
+# The empty path is a prefix of every path: a grant on it covers the whole tree (see use_grants).
+EVERYWHERE = ""
 _CACHE_ATTR = "_civic_grants"
+# Set by use_grants: the user acts with exactly the grants given, so owner rules do not apply.
+_DELEGATED_ATTR = "_civic_delegated"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # More paths the grant must cover as well, each unless empty: a row about two records (a duplicate
+    # registration of one ID number in two households) is for those who may see both.
+    also: tuple[str, ...] = ()
     # The model's table has an index per level on its path's prefix (see grid.fields.SubtreeLookup):
     # subtree tests are then equalities on that prefix, which those indexes serve in any order.
     by_level_prefix: bool = False
@@ -70,15 +80,26 @@ class ScopeRule:
         return subtree_q(lookup, path)
 
     def owns(self, user, obj: Model) -> bool:
-        return bool(self.owner) and user.is_authenticated and getattr(obj, f"{self.owner}_id") == user.pk
+        return (bool(self.owner) and user.is_authenticated and not _delegated(user)
+                and getattr(obj, f"{self.owner}_id") == user.pk)
 
     def path_of(self, obj: Model) -> str:
         if self.object_path is not None:
             return self.object_path(obj)
-        value = obj
-        for part in self.lookup.split("__"):
-            value = getattr(value, part)
-        return value
+        return _follow(obj, self.lookup)
+
+    def also_paths_of(self, obj: Model) -> list[str]:
+        return [path for path in (_follow(obj, lookup) for lookup in self.also) if path is not None]
+
+
+def _follow(obj: Model, lookup: str):
+    """The value at the end of an ORM lookup path, or None where a nullable relation is empty."""
+    value = obj
+    for part in lookup.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value
 
 
 _RULES: dict[type[Model], ScopeRule] = {}
@@ -86,11 +107,11 @@ _RULES: dict[type[Model], ScopeRule] = {}
 
 def register(
     model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
-    by_level_prefix: bool = False,
+    by_level_prefix: bool = False, also: tuple[str, ...] = (),
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix,
+        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix, also=tuple(also),
     )
 
 
@@ -166,7 +187,8 @@ def _load_grants(user) -> dict[str, list[str]]:
 
 
 def grant_paths(user, codename: str) -> list[str] | None:
-    """Paths of the subtrees where the user holds `codename`; None means everywhere."""
+    """Paths of the subtrees where the user holds `codename`; None means everywhere (a superuser, or a
+    grant on EVERYWHERE given by use_grants)."""
     if not user or not user.is_authenticated or not user.is_active:
         return []
     if user.is_superuser:
@@ -175,19 +197,38 @@ def grant_paths(user, codename: str) -> list[str] | None:
     if grants is None:
         grants = _load_grants(user)
         setattr(user, _CACHE_ATTR, grants)
-    return grants.get(codename, [])
+    paths = grants.get(codename, [])
+    return None if paths == [EVERYWHERE] else paths
+
+
+def use_grants(user, grants: Mapping[str, Iterable[str]]) -> None:
+    """Make `user` act with exactly `grants` (codename -> subtree paths; EVERYWHERE for the whole tree)
+    instead of the grants of its posts, for as long as this user object lives (one request).
+
+    For a credential that stands for less than its user: an API key acts for its partner's service
+    user with what the key's scopes and subtree allow. Owner rules (a reporter and their own cases)
+    do not apply then either: the key's grants are all it holds.
+    """
+    setattr(user, _CACHE_ATTR, {codename: _collapse(paths) for codename, paths in grants.items()})
+    setattr(user, _DELEGATED_ATTR, True)
+
+
+def _delegated(user) -> bool:
+    return getattr(user, _DELEGATED_ATTR, False)
 
 
 def forget_grants(user) -> None:
-    """Call after changing a user's grants, so that the next check reloads them."""
-    if hasattr(user, _CACHE_ATTR):
+    """Call after changing a user's grants, so that the next check reloads them. Grants given with
+    use_grants do not come from posts and stay."""
+    if hasattr(user, _CACHE_ATTR) and not _delegated(user):
         delattr(user, _CACHE_ATTR)
 
 
 def has_any_grant(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or bool(grant_paths(user, "view_gridnode"))
+    paths = grant_paths(user, "view_gridnode")
+    return paths is None or bool(paths)
 
 
 def path_prefix_q(lookup: str, paths: Iterable[str]) -> Q:
@@ -215,7 +256,7 @@ def is_within(path: str, root: str) -> bool:
 
 def scope(queryset: QuerySet, user, action: str = "view") -> QuerySet:
     rule = rule_for(queryset.model)
-    owner = rule.owner if action in rule.owner_actions else None
+    owner = rule.owner if action in rule.owner_actions and not _delegated(user) else None
     return _scoped(queryset, user, rule, rule.actions[action], owner)
 
 
@@ -224,16 +265,41 @@ def scope_by_codename(queryset: QuerySet, user, codename: str) -> QuerySet:
     return _scoped(queryset, user, rule_for(queryset.model), codename, None)
 
 
-def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+def scope_q(model: type[Model], user, action: str = "view") -> Q | None:
+    """The condition scope() filters by, to combine with another one (e.g. "public, or in my scope"):
+    None means every row; a user without grants gets a condition that no row meets."""
+    rule = rule_for(model)
+    owner = rule.owner if action in rule.owner_actions else None
+    conditions = _conditions(user, rule, rule.actions[action], owner)
+    if conditions is None:
+        return None
+    return reduce(operator.or_, conditions) if conditions else Q(pk__in=[])
+
+
+def _conditions(user, rule: ScopeRule, codename: str, owner: str | None) -> list[Q] | None:
     paths = grant_paths(user, codename)
     if paths is None:
-        return queryset
-    conditions = [rule.subtree_q(path) for path in paths]
+        return None
+    conditions = [_covered_q(rule, paths)] if paths else []
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
+    return conditions
+
+
+def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+    conditions = _conditions(user, rule, codename, owner)
+    if conditions is None:
+        return queryset
     if not conditions:
         return queryset.none()
     return queryset.filter(reduce(operator.or_, conditions))
+
+
+def _covered_q(rule: ScopeRule, paths: list[str]) -> Q:
+    covered = reduce(operator.or_, (rule.subtree_q(path) for path in paths))
+    for lookup in rule.also:
+        covered &= Q(**{f"{lookup}__isnull": True}) | path_prefix_q(lookup, paths)
+    return covered
 
 
 def can(user, action: str, obj: Model) -> bool:
@@ -244,7 +310,8 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(is_within(path, granted) for granted in paths)
+    return bool(path) and all(any(is_within(p, granted) for granted in paths)
+                              for p in [path, *rule.also_paths_of(obj)])
 
 
 def require(user, action: str, obj: Model) -> None:

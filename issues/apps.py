@@ -51,6 +51,14 @@ class IssuesConfig(AppConfig):
             Role.DEPARTMENT_STAFF: {"view_case"},
         })
         post_migrate.connect(create_case_permissions, sender=self)
+        # What partners' keys may do with cases, on the key's subtree: read them (and the nodes they lie
+        # in), or report and handle them as well. view_gridnode also makes the partner a staff reporter,
+        # whose reports case_report checks against its grants (a citizen may report anywhere).
+        from partners.scopes import register_scope
+
+        reading = {"view_case", "view_gridnode"}
+        register_scope("cases.read", reading)
+        register_scope("cases.write", reading | {"report_case", "handle_case", "verify_case"})
         # seed_demo's demo categories and cases (imported only when seeding).
         from grid.demo import register_seeder
 

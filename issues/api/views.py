@@ -10,19 +10,26 @@ import hashlib
 import json
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
-from civic.api.idempotency import idempotency_key, idempotency_key_parameter
+from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
+from civic.protected_media import protected_file_response
 from issues import selectors, services
 from issues.api.serializers import (
     CaseDetailSerializer,
@@ -31,13 +38,17 @@ from issues.api.serializers import (
     CaseReportMultipartSerializer,
     CaseReportSerializer,
     CategorySerializer,
+    NearbyCaseSerializer,
+    NearbyCasesSerializer,
+    NearbyQuerySerializer,
     transition_serializer,
 )
 from issues.filters import CaseFilter, CaseOrderingFilter
 from issues.models import Case
 from issues.workflow import TRANSITIONS
+from partners.permissions import ApiKeyScope
 
-__all__ = ["CaseViewSet", "CategoryViewSet", "case_etag"]
+__all__ = ["CasePhotoFileView", "CaseViewSet", "CategoryViewSet", "case_etag"]
 
 CATEGORY_MAX_AGE = 3600  # seconds a phone may reuse the category list without asking again
 
@@ -50,7 +61,8 @@ CATEGORY_MAX_AGE = 3600  # seconds a phone may reuse the category list without a
 class CategoryViewSet(ReadOnlyModelViewSet):
     """The active categories, for every signed-in user: small, unpaginated and cacheable (ETag)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ApiKeyScope]
+    required_scope = ("cases.read", "cases.write")  # reporting needs the categories
     serializer_class = CategorySerializer
     pagination_class = None
     filter_backends = []
@@ -116,7 +128,9 @@ def _transition_action(name: str):
     description = (
         f"From: {sources}. To: {transition.target or 'the same status'}. "
         f"Who: {transition.action}. {'A comment is required. ' if transition.needs_comment else ''}"
-        "A stale version answers 409 and changes nothing."
+        + ("A stale version answers 409 and changes nothing." if transition.versioned else
+           "It adds to the timeline without changing the case: it needs no version and leaves it as it is, so it "
+           "never conflicts with a transition.")
     )
     serializer = transition_serializer(name)
     handler = action(detail=True, methods=["post"], url_path=name, url_name=name.replace("_", "-"),
@@ -124,7 +138,7 @@ def _transition_action(name: str):
     return extend_schema(
         operation_id=f"issues_cases_{name}", summary=str(transition.label), description=description,
         request={"application/json": serializer, "multipart/form-data": serializer},
-        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER],
+        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER] if transition.versioned else [],
     )(handler)
 
 
@@ -146,7 +160,8 @@ def _with_transitions(cls):
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, GenericViewSet):
     """Cases in the user's scope: citizens see the cases they reported, staff those of their subtrees."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ApiKeyScope]
+    required_scope = {"read": ("cases.read", "cases.write"), "write": "cases.write"}
     filter_backends = [DjangoFilterBackend, CaseOrderingFilter]
     filterset_class = CaseFilter
     ordering_fields = ["created_at", "due_at", "priority", "id"]
@@ -179,15 +194,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         client_key = idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            case = services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data)
-            response = self._detail(case.pk, status.HTTP_201_CREATED)
-        except services.AlreadyReported as replay:
-            case = replay.case
-            response = self._detail(case.pk, status.HTTP_200_OK)
-            response["Idempotent-Replayed"] = "true"
-        response["Location"] = request.build_absolute_uri(f"{case.pk}/")
-        return response
+
+        def respond(case: Case, status_code: int) -> Response:
+            response = self._detail(case.pk, status_code)
+            response["Location"] = request.build_absolute_uri(f"{case.pk}/")
+            return response
+
+        return created_or_replayed(
+            lambda: services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data),
+            respond,
+        )
 
     def _version(self, request, case: Case, data: dict) -> int | None:
         version = data.pop("version", None)
@@ -199,27 +215,84 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
-        if version is None:
-            raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
+        version = None
+        if TRANSITIONS[name].versioned:
+            version = self._version(request, case, data)
+            if version is None:
+                raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
         services.case_transition(actor=request.user, case=case, name=name, version=version, **data)
         return self._detail(case.pk)
 
     @extend_schema(
         request={"multipart/form-data": CasePhotosSerializer}, responses={200: CaseDetailSerializer},
-        parameters=[_IF_MATCH_PARAMETER],
-        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. "
-                    "The version is optional here.",
+        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. Like a comment, "
+                    "this neither needs nor changes the case's version.",
     )
     @action(detail=True, methods=["post"])
     def photos(self, request, pk=None):
         case = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
         services.case_transition(
-            actor=request.user, case=case, name="comment", version=case.version if version is None else version,
-            comment=data.get("comment") or _("Added photos."), photos=data["photos"],
+            actor=request.user, case=case, name="comment",
+            comment=serializer.validated_data.get("comment") or _("Added photos."),
+            photos=serializer.validated_data["photos"],
         )
         return self._detail(case.pk)
+
+    @extend_schema(
+        operation_id="issues_cases_nearby", parameters=[NearbyQuerySerializer], responses={200: NearbyCasesSerializer},
+        description="Possible duplicates of a problem being reported: open cases of the same category within "
+                    "`radius_m` (settings.CASE_DUPLICATE_RADIUS_M, 200 m by default) of the point, nearest first "
+                    "(at most 10), so that the reporter can follow one instead of filing it twice. Public cases "
+                    "are measured from their public point (a sensitive category's case from its grid's centre); "
+                    "the cases you see in full (your own; staff: your scope) from their own point, with their id.",
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def nearby(self, request):
+        query = NearbyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cases = selectors.duplicate_candidates(user=request.user, **query.validated_data)
+        return Response({"radius_m": settings.CASE_DUPLICATE_RADIUS_M,
+                         "results": NearbyCaseSerializer(cases, many=True).data})
+
+
+#
+# Photo files
+#
+
+
+class _AnyAccept(BaseContentNegotiation):
+    """The file whatever the Accept header asks (an <img> asks for image/*), and errors as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class CasePhotoFileView(APIView):
+    """The one way a case photo leaves the server, for the API (token or session) and the pages alike."""
+
+    permission_classes = [AllowAny]  # the public may open public display copies; the selector decides
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        operation_id="issues_photos_file",
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The photo's id (a case's photos[].id)."),
+            OpenApiParameter("variant", str, OpenApiParameter.PATH, enum=["display", "original"],
+                             description="display: at most 1280 px on the long side; original: as uploaded."),
+        ],
+        responses={(200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The photo.")},
+        description="A case photo's file, by the case's own rules (issues.selectors.CaseView): the reporter and "
+                    "staff whose grants cover the case open both copies; anyone, signed in or not, opens the display "
+                    "copy of a public case outside the sensitive categories; every other request answers 404.",
+    )
+    def get(self, request, id: int, variant: str):
+        photo = selectors.case_photo(user=request.user, pk=id, variant=variant)
+        if photo is None:
+            raise Http404
+        return protected_file_response(photo.file(variant))

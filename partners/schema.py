@@ -1,0 +1,20 @@
+"""The Api-Key authentication in the OpenAPI schema (imported by PartnersConfig.ready())."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+__all__ = ["ApiKeyAuthenticationScheme"]
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "partners.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A partner's API key: `Authorization: Api-Key <key>`. The key's scopes decide which "
+                           "endpoints it may call (403 otherwise) and its subtree what it sees there; a revoked, "
+                           "expired or unknown key answers 401, a key over its rate 429 with Retry-After.",
+        }
