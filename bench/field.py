@@ -18,19 +18,21 @@ Usage: .venv/bin/python bench/field.py [--runs 10]
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.server import serve, stop  # noqa: E402
+from bench.timing import verdict  # noqa: E402
+
 PYTHON = sys.executable
 CHROMIUM = os.environ.get("CIVIC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,12 +49,6 @@ SUBMIT_LIMIT_S = 2.0
 #
 # The server
 #
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(workdir: Path) -> dict:
@@ -72,31 +68,6 @@ def prepare(env: dict) -> None:
         done = subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode:
             sys.exit(f"manage.py {' '.join(command)} failed:\n{done.stderr}")
-
-
-def serve(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn on a free loopback port; its log (django-axes is chatty) goes to `log`."""
-    port = _free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "4",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    sys.exit("gunicorn did not answer /healthz")
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
 
 
 #
@@ -263,7 +234,7 @@ def main() -> int:
         facts = _demo_facts(env)
         photo = workdir / "IMG_0001.jpg"
         photo_bytes = camera_photo(photo)
-        server, url = serve(env, workdir / "server.log")
+        server, url = serve(env, workdir / "server.log", threads=4)
         checks = []
         try:
             with sync_playwright() as playwright:
@@ -310,9 +281,7 @@ def main() -> int:
     checks.append((f"open to submitted under {SUBMIT_LIMIT_S:.0f} s (median)", ours_median < SUBMIT_LIMIT_S))
 
     print()
-    for label, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from django.core.management import CommandError, call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from guardian.shortcuts import get_objects_for_user  # noqa: E402
 
-from bench.timing import interleaved_medians  # noqa: E402
+from bench.timing import interleaved_medians, verdict  # noqa: E402
 from grid.demo import SYNTHETIC_CITY_CODE  # noqa: E402
 from grid.models import GridNode, GridNodeUserObjectPermission, Household, Level, Post  # noqa: E402
 from grid.permissions import PATH_END, forget_grants, scope  # noqa: E402
@@ -242,9 +242,7 @@ def main() -> int:
         for r in rows:
             print(f"EXPLAIN ANALYZE of (b) for {r['user']}:\n{r['naive_plan']}\n")
     results = checks(rows, plan)
-    for label, ok in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in results) else 1
+    return verdict(results)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Timing shared by the benchmarks."""
+"""Timing and verdicts shared by the benchmarks."""
 
 import gc
 import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["interleaved_medians"]
+__all__ = ["interleaved_medians", "verdict"]
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
@@ -24,3 +24,10 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], runs: int) -> dict
     finally:
         gc.enable()
     return {name: statistics.median(values) * 1000 for name, values in timings.items()}
+
+
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print a PASS or FAIL line per target; the exit status: 1 if any was missed."""
+    for label, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+    return 0 if all(ok for _, ok in checks) else 1

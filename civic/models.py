@@ -35,6 +35,11 @@ class User(AbstractUser):
         verbose_name_plural = _("users")
         swappable = "AUTH_USER_MODEL"
 
+    @property
+    def display_name(self) -> str:
+        """The name in Chinese order, surname first and no space (李明); empty when none is given."""
+        return f"{self.last_name}{self.first_name}"
+
     def clean(self):
         super().clean()
         # Blank phones are stored as NULL so that the unique constraint ignores them.

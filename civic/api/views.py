@@ -7,12 +7,15 @@ from rest_framework import exceptions, serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
+from civic.api.serializers import MeSerializer
 from civic.twofactor import second_factor_needed, second_factor_verify
 
-__all__ = ["ObtainTokenView"]
+__all__ = ["MeView", "ObtainTokenView"]
 
 
 class TokenRequestSerializer(AuthTokenSerializer):
@@ -65,3 +68,16 @@ class ObtainTokenView(ObtainAuthToken):
         else:
             return
         raise exceptions.ValidationError({"otp_token": [message]})
+
+
+class MeView(APIView):
+    """Who is signed in: a client shows the name and picks the language and the staff screens from it.
+
+    It reads nothing but the request's own user, so it is also the benchmarks' trivial endpoint
+    (bench/over_http.py): the cost of authentication and the framework alone."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer}, operation_id="auth_me")
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)

@@ -1,6 +1,6 @@
 """Demo and benchmark data, run by ``manage.py seed_demo``: Xincheng District of Hohhot as the 2015
 report describes it (city.py, with its accounts and patrol visits), a synthetic city of any size
-for benchmarks (synthetic.py), and the registry through which the apps above grid add their own demo
+for benchmarks with its staff (synthetic.py), and the registry through which the apps above grid add their own demo
 data (registry.py). Every build is idempotent.
 """
 
@@ -17,7 +17,14 @@ from grid.demo.city import (
 from grid.demo.duplicates import ensure_demo_duplicate
 from grid.demo.progress import SeedError
 from grid.demo.registry import register_seeder, run_seeders
-from grid.demo.synthetic import SYNTHETIC_CITY_CODE, build_synthetic_city, ensure_bench_accounts, synthetic_size
+from grid.demo.synthetic import (
+    SYNTHETIC_CITY_CODE,
+    build_synthetic_city,
+    ensure_bench_accounts,
+    staff_synthetic_city,
+    synthetic_size,
+    synthetic_staff_username,
+)
 from grid.demo.visits import ensure_demo_visits
 
 __all__ = [
@@ -40,5 +47,7 @@ __all__ = [
     "ensure_demo_visits",
     "register_seeder",
     "run_seeders",
+    "staff_synthetic_city",
     "synthetic_size",
+    "synthetic_staff_username",
 ]

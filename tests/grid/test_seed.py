@@ -44,9 +44,8 @@ COUNTED = (GridNode, Household, Resident, Place, Estate, Building, Department, P
            GridNodeGroupObjectPermission, Visit)
 
 
-# Reference data created by migrations: the seed and guardian need it. And the audit log, which the
-# database refuses to delete from (seeding records the demo partner's key there); nothing here counts it.
-KEEP_TABLES = {"django_content_type", "auth_permission", "django_migrations", "civic_auditevent"}
+# Reference data created by migrations: the seed and guardian need it.
+KEEP_TABLES = {"django_content_type", "auth_permission", "django_migrations"}
 
 
 def empty_tables() -> None:
@@ -55,7 +54,8 @@ def empty_tables() -> None:
     tables = [t for t in connection.introspection.django_table_names(only_existing=True) if t not in KEEP_TABLES]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # The audit log refuses deletes (civic migration 0004): off only until the caller rolls back
+            # The audit log refuses deletes (civic migration 0004; SQLite refuses only updates), and its rows
+            # name the users deleted here: off only until the caller rolls back
             # (ALTER TABLE needs the audit rows' deferred foreign-key checks done first).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
             cursor.execute("ALTER TABLE civic_auditevent DISABLE TRIGGER civic_auditevent_append_only")

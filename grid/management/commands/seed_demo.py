@@ -1,7 +1,8 @@
 """``manage.py seed_demo``: the Xincheng District demo city and its accounts (password ``civic-demo``).
 
-``seed_demo --scale N [--households-per-grid H] [--replace]`` builds only the synthetic benchmark
-city of N grids instead (plus the admin, bench_street and bench_district accounts).
+``seed_demo --scale N [--households-per-grid H] [--replace] [--staff]`` builds only the synthetic
+benchmark city of N grids instead (plus the admin, bench_street and bench_district accounts); with
+``--staff`` it also posts a person at every grid, community, street office and district of it.
 
 Both forms are idempotent: a second run creates no rows, it only resets the demo passwords.
 """
@@ -26,15 +27,20 @@ class Command(BaseCommand):
                             help="Households per synthetic grid (default 100).")
         parser.add_argument("--replace", action="store_true",
                             help="Rebuild the synthetic city if it exists with another size.")
+        parser.add_argument("--staff", action="store_true",
+                            help="With --scale: post a grid worker at every grid, a director at every community, an "
+                                 "officer at every street office and a commander at every district.")
 
-    def handle(self, *args, scale=None, households_per_grid=100, replace=False, **options):
+    def handle(self, *args, scale=None, households_per_grid=100, replace=False, staff=False, **options):
         self.quiet = options["verbosity"] == 0
+        if staff and scale is None:
+            raise CommandError("--staff staffs the synthetic city: give --scale N too.")
         admin = demo.ensure_admin()
         try:
             if scale is None:
                 self._demo(admin)
             else:
-                self._synthetic(admin, scale, households_per_grid, replace)
+                self._synthetic(admin, scale, households_per_grid, replace, staff)
         except demo.SeedError as exc:
             raise CommandError(str(exc)) from exc
         self._summary()
@@ -60,13 +66,15 @@ class Command(BaseCommand):
         for message in demo.run_seeders(actor=admin):
             self.stdout.write(message)
 
-    def _synthetic(self, admin, grids: int, per_grid: int, replace: bool) -> None:
+    def _synthetic(self, admin, grids: int, per_grid: int, replace: bool, staff: bool) -> None:
         message = demo.build_synthetic_city(
             actor=admin, grids=grids, households_per_grid=per_grid, replace=replace, progress=self._progress
         )
         self.stdout.write(self.style.SUCCESS(message))
         demo.ensure_bench_accounts(actor=admin)
         self.stdout.write(f"Bench accounts bench_street and bench_district ready, password {demo.DEMO_PASSWORD!r}.")
+        if staff:
+            self.stdout.write(demo.staff_synthetic_city(progress=self._progress))
 
     def _summary(self) -> None:
         self.stdout.write("  ".join(f"{name}: {count}" for name, count in demo.counts().items()))
