@@ -12,9 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from civic.models import Notice
-from civic.notices import NoticeDeliveryError, notice_deliver
+from civic.notices import NoticeDeliveryError, notice_deliver, notices_deliver
 
-__all__ = ["deliver_notice", "ping", "retry_pending_notices"]
+__all__ = ["deliver_notice", "deliver_notices", "ping", "retry_pending_notices"]
 
 logger = logging.getLogger("civic.notices")
 
@@ -53,6 +53,20 @@ def deliver_notice(notice_id: int) -> None:
     notice_deliver(notice_id=notice_id)
 
 
+@shared_task(acks_late=True)
+def deliver_notices(notice_ids: list[int]) -> dict[str, int]:
+    """Deliver a batch of e-mail and SMS notices (one message for up to NOTICE_BATCH of them, see
+    civic.notices.deliver_after_commit); each failed send is retried on its own with backoff.
+
+    acks_late is safe for the same reason as deliver_notice's: a notice claimed once is never sent again.
+    """
+    retry = notices_deliver(notice_ids=notice_ids)
+    for notice in retry:
+        # The same backoff deliver_notice's own retries use: 2 ** attempts seconds, capped.
+        deliver_notice.apply_async((notice.pk,), countdown=min(2 ** notice.attempts, RETRY_BACKOFF_MAX))
+    return {"notices": len(notice_ids), "retried": len(retry)}
+
+
 @shared_task
 def retry_pending_notices() -> dict[str, int]:
     """The outbox sweep (every five minutes, CELERY_BEAT_SCHEDULE).
@@ -82,12 +96,14 @@ def retry_pending_notices() -> dict[str, int]:
         status=Notice.Status.PENDING,
         channel__in=[Notice.Channel.EMAIL, Notice.Channel.SMS],
     ).order_by("created_at")
+    lost_ids = list(lost.values_list("pk", flat=True)[:SWEEP_BATCH])
     requeued = 0
-    for notice_id in lost.values_list("pk", flat=True)[:SWEEP_BATCH]:
+    for start in range(0, len(lost_ids), settings.NOTICE_BATCH):
+        batch = lost_ids[start:start + settings.NOTICE_BATCH]
         try:
-            deliver_notice.delay(notice_id)
+            deliver_notices.delay(batch)
         except Exception:  # noqa: BLE001 - one failed enqueue (or eager send) must not stop the sweep
-            logger.exception("Could not enqueue notice %s; the next sweep tries again", notice_id)
+            logger.exception("Could not enqueue %s notices; the next sweep tries again", len(batch))
         else:
-            requeued += 1
+            requeued += len(batch)
     return {"requeued": requeued, "failed": failed}

@@ -170,6 +170,8 @@ API_REQUEST_LOG_DAYS = env.int("API_REQUEST_LOG_DAYS", default=90)
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
 NOTICE_MAX_ATTEMPTS = 5
+# E-mail and SMS notices handed to the workers per message (civic.notices.deliver_after_commit).
+NOTICE_BATCH = 500
 NOTICE_SENDING_TIMEOUT = timedelta(minutes=15)
 
 # --- Auth -------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ Set-based: a fixed number of statements whatever the number of overdue cases —
     2. move:    UPDATE cases SET level - 1, node = the grid's ancestor, new deadline ... WHERE overdue
                 AND below the top AND this sweep wrote its event
     3. flag:    UPDATE cases SET flagged_at = now WHERE overdue AND at the top AND ditto
-    4. notices: INSERT INTO notices SELECT ... JOIN posts ... ON CONFLICT DO NOTHING  (x2)
+    4. notices: INSERT INTO notices SELECT ... JOIN posts (or the reporter) ... ON CONFLICT DO NOTHING
+                RETURNING the new e-mail/SMS ones  (x3: the new level's staff, the reporters, flags)
+    5. after commit, one broker message per NOTICE_BATCH of those, never one per notice
 
 Safe to run twice at once: on PostgreSQL step 1 row-locks each overdue case; a second sweep
 waiting on those locks re-checks its WHERE once the first commits, sees the new deadline and skips
@@ -26,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from civic.models import Notice
-from civic.notices import channels_sql, notice_render
+from civic.notices import channels_sql, deliver_after_commit, notice_render
 from civic.workcal import add_working_time
 from grid.models import GridNode, Level, Post, Role
 from issues.models import OPEN_STATUSES, Case, CaseEvent, Category, Status
@@ -62,9 +64,9 @@ def escalate_overdue(now: datetime | None = None) -> dict[str, int]:
             return {"escalated": 0, "flagged": 0}
         escalated = _move(cursor, now)
         flagged = _flag(cursor, now)
-    _insert_notices(now, escalated=True)
-    _insert_notices(now, escalated=False)
-    _deliver_after_commit(now)
+    pending = (_insert_notices(now, escalated=True) + _insert_notices(now, escalated=True, to_reporters=True)
+               + _insert_notices(now, escalated=False))
+    deliver_after_commit(pending)
     return {"escalated": escalated, "flagged": flagged}
 
 
@@ -191,7 +193,9 @@ def _per_language(texts: dict[str, tuple[str, str]], part: int) -> tuple[str, li
     return f"(CASE u.language {' '.join(whens)} ELSE {default_sql} END)", params + default_params
 
 
-def _insert_notices(now: datetime, *, escalated: bool) -> None:
+def _insert_notices(now: datetime, *, escalated: bool, to_reporters: bool = False) -> list[int]:
+    """The notices of this sweep's cases, set-based, to the staff of the level now holding each case (or
+    to its reporter, who hears that it went up); returns the ids of the e-mail and SMS ones to send."""
     template = "issues/case_escalated" if escalated else "issues/case_overdue_flagged"
     texts = _texts(template)
     subject_sql, subject_params = _per_language(texts, 0)
@@ -201,6 +205,12 @@ def _insert_notices(now: datetime, *, escalated: bool) -> None:
     action = "escalate" if escalated else "flag"
     key = "'case:' || c.id || ':" + ("escalated" if escalated else "flagged") + ":' || c.version"
     channels = " UNION ALL ".join(f"SELECT '{c}' AS channel" for c in Notice.Channel.values)
+    if to_reporters:
+        recipients, recipient_params = f" JOIN {user_table} u ON u.id = c.reporter_id AND u.is_active", []
+    else:
+        recipients = (f" JOIN {_q(Post._meta.db_table)} p ON p.node_id = c.handling_node_id AND p.role <> %s"
+                      f" JOIN {user_table} u ON u.id = p.user_id AND u.is_active")
+        recipient_params = [Role.DEPARTMENT_STAFF]
     context = "'{\"reference\": \"' || c.reference || '\"}'"
     if connection.vendor == "postgresql":
         context = f"CAST({context} AS jsonb)"
@@ -214,28 +224,14 @@ def _insert_notices(now: datetime, *, escalated: bool) -> None:
         f" FROM {_q(Case._meta.db_table)} c"
         f" JOIN {_q(Category._meta.db_table)} cat ON cat.id = c.category_id"
         f" JOIN {_q(GridNode._meta.db_table)} g ON g.id = c.grid_id"
-        f" JOIN {_q(Post._meta.db_table)} p ON p.node_id = c.handling_node_id AND p.role <> %s"
-        f" JOIN {user_table} u ON u.id = p.user_id AND u.is_active"
+        f"{recipients}"
         f" CROSS JOIN ({channels}) ch"
         f" JOIN {_q(CaseEvent._meta.db_table)} e ON e.case_id = c.id AND e.created_at = %s AND e.action = %s"
         # Only the channels each recipient wants and has an address for: civic.notices' one rule.
         f" WHERE {channels_sql('u', 'ch.channel')}"
-        " ON CONFLICT (dedupe_key) DO NOTHING"
+        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, status"
     )
-    params = [template, *subject_params, *body_params, _db(now), _db(now), Role.DEPARTMENT_STAFF, _db(now), action]
+    params = [template, *subject_params, *body_params, _db(now), _db(now), *recipient_params, _db(now), action]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _deliver_after_commit(now: datetime) -> None:
-    from civic.tasks import deliver_notice
-
-    def enqueue():
-        # The rows this sweep inserted carry its timestamp; delivery is at most once, whoever enqueues.
-        templates = ("issues/case_escalated", "issues/case_overdue_flagged")
-        pending = Notice.objects.filter(status=Notice.Status.PENDING, created_at=now, template__in=templates)
-        for notice_id in pending.values_list("pk", flat=True):
-            deliver_notice.delay(notice_id)
-
-    # robust: a broker that is down leaves the rows pending for civic's retry sweep.
-    transaction.on_commit(enqueue, robust=True)
+        return [pk for pk, status in cursor.fetchall() if status == Notice.Status.PENDING]

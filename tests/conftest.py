@@ -41,6 +41,17 @@ def pytest_sessionfinish(session):
 
 
 @pytest.fixture
+def deliver_notices_in_process(monkeypatch):
+    """Send e-mail/SMS notices in this process whatever the broker, so that a test can read what was
+    sent even when REDIS_URL points Celery at a real broker (CI); the worker round trip has its own test.
+    (In-app notices need nothing: they are rows.)"""
+    from civic.tasks import deliver_notice, deliver_notices
+
+    for task in (deliver_notice, deliver_notices):
+        monkeypatch.setattr(task, "delay", lambda *args, task=task, **kwargs: task.apply(args, kwargs))
+
+
+@pytest.fixture
 def postgres():
     require_service(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
 

@@ -112,10 +112,3 @@ def check_accessibility(page, *, context: str = "") -> None:
     assert not problems, f"axe-core on {context or page.url}:\n" + "\n".join(problems)
 
 
-@pytest.fixture
-def deliver_notices_in_process(monkeypatch):
-    """Send e-mail/SMS notices in the live server's own process whatever the broker, so a test can
-    read what was sent; in-app notices need nothing (they are rows)."""
-    from civic.tasks import deliver_notice
-
-    monkeypatch.setattr(deliver_notice, "delay", lambda *args, **kwargs: deliver_notice.apply(args, kwargs))

@@ -26,9 +26,10 @@ from civic.notices import (
     notice_queue,
     notice_render,
     notices_for,
+    notices_queue,
 )
 from civic.sms import BaseSmsBackend
-from civic.tasks import deliver_notice, retry_pending_notices
+from civic.tasks import deliver_notice, deliver_notices, retry_pending_notices
 from config.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.support.race import race
@@ -63,9 +64,12 @@ class RecordingSmsBackend(BaseSmsBackend):
 
 @pytest.fixture
 def no_tasks():
-    """Stands in for the broker: records the notice ids handed to the delivery task."""
-    with mock.patch.object(deliver_notice, "delay") as delay:
-        yield delay
+    """Stands in for the broker: records the notice ids handed to the delivery task, one call per id
+    (the notices go in batches, see test_one_transaction_hands_its_notices_over_in_one_message)."""
+    calls = mock.Mock()
+    with mock.patch.object(deliver_notices, "delay", side_effect=lambda ids: [calls(pk) for pk in ids]) as batch:
+        calls.batches = batch
+        yield calls
 
 
 @pytest.fixture
@@ -232,13 +236,36 @@ def test_email_and_sms_are_handed_to_the_task_after_commit(no_tasks, reachable, 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         notices = by_channel(queue(reachable))
         no_tasks.assert_not_called()  # not before the caller commits
-    assert len(callbacks) == 2
+    assert len(callbacks) == 1 and no_tasks.batches.call_count == 1  # one message for the transaction
     assert sorted(c.args[0] for c in no_tasks.call_args_list) == sorted([notices["email"].pk, notices["sms"].pk])
 
     no_tasks.reset_mock()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         queue(reachable)
     assert callbacks == [] and not no_tasks.called
+
+
+@pytest.mark.django_db
+def test_one_transaction_hands_its_notices_over_in_one_message(no_tasks, django_capture_on_commit_callbacks):
+    """Several callers in one transaction (a transition telling three people) share one broker message."""
+    users = [UserFactory(username=f"u{i}", email=f"u{i}@example.org") for i in range(3)]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        for user in users:
+            queue(user, key=f"batch:{user.pk}")
+        notices_queue(recipients=users, template="civic/test", context={}, dedupe_key=lambda u: f"many:{u.pk}")
+    emails = list(Notice.objects.filter(channel="email").values_list("pk", flat=True))
+    assert len(callbacks) == 1 and no_tasks.batches.call_count == 1
+    assert sorted(c.args[0] for c in no_tasks.call_args_list) == sorted(emails) and len(emails) == 6
+
+
+@pytest.mark.django_db
+def test_a_transaction_after_a_rollback_gets_its_own_message(no_tasks, reachable, django_capture_on_commit_callbacks):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        queue(reachable, key="lost")
+        raise RuntimeError("rolled back")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        kept = by_channel(queue(reachable, key="kept"))
+    assert sorted(c.args[0] for c in no_tasks.call_args_list) == sorted([kept["email"].pk, kept["sms"].pk])
 
 
 @pytest.mark.django_db
@@ -270,11 +297,11 @@ def test_an_unreachable_broker_does_not_fail_the_committed_caller(reachable, dja
 
 
 @pytest.mark.django_db
-def test_delivery_end_to_end_sends_each_email_once(reachable, settings, django_capture_on_commit_callbacks):
+def test_delivery_end_to_end_sends_each_email_once(reachable, settings, django_capture_on_commit_callbacks,
+                                                    deliver_notices_in_process):
     settings.SMS_BACKEND = f"{__name__}.RecordingSmsBackend"
     RecordingSmsBackend.sent = []
-    worker = mock.patch.object(deliver_notice, "delay", side_effect=lambda pk: deliver_notice.apply(args=[pk]))
-    with worker, django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         notices = by_channel(queue(reachable))
 
     assert len(mail.outbox) == 1

@@ -13,7 +13,7 @@ from django.utils import timezone
 from civic.models import AuditEvent, Notice
 from portal.models import Profile, VerificationCode
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("deliver_notices_in_process")]  # read what was sent
 
 User = get_user_model()
 PASSWORD = "Hohhot-grid-2026!"
@@ -21,11 +21,6 @@ EN = {"accept-language": "en"}
 KNOWN, UNKNOWN = "13900000001", "13900000002"
 
 
-@pytest.fixture(autouse=True)
-def _deliver_in_process(monkeypatch):
-    from civic.tasks import deliver_notice
-
-    monkeypatch.setattr(deliver_notice, "delay", lambda *args, **kwargs: deliver_notice.apply(args, kwargs))
 
 
 @pytest.fixture

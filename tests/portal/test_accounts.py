@@ -15,20 +15,13 @@ from civic.models import Notice
 from civic.notices import default_channels
 from portal.models import Profile, VerificationCode
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("deliver_notices_in_process")]  # read what was sent
 
 User = get_user_model()
 PASSWORD = "Hohhot-grid-2026!"
 EN = {"accept-language": "en"}
 
 
-@pytest.fixture(autouse=True)
-def _deliver_in_process(monkeypatch):
-    """These tests read what was delivered: run the delivery task in-process even when REDIS_URL
-    points Celery at a real broker (CI); the worker round-trip has its own test."""
-    from civic.tasks import deliver_notice
-
-    monkeypatch.setattr(deliver_notice, "delay", lambda *args, **kwargs: deliver_notice.apply(args, kwargs))
 
 
 def _signup(client, **data):
