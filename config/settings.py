@@ -137,6 +137,22 @@ CELERY_BEAT_SCHEDULE["prune-api-requests"] = {
     "task": "partners.tasks.prune_api_requests", "schedule": crontab(hour=3, minute=17),
 }
 API_REQUEST_LOG_DAYS = env.int("API_REQUEST_LOG_DAYS", default=90)
+# Partners' webhooks (partners.webhooks, partners.delivery): deliveries that are due and whose task is
+# late or lost are enqueued every minute; sends stuck for WEBHOOK_SENDING_TIMEOUT are sent again.
+CELERY_BEAT_SCHEDULE["dispatch-webhooks"] = {
+    "task": "partners.tasks.dispatch_webhooks", "schedule": timedelta(minutes=1), "options": {"expires": 50},
+}
+# Private and loopback addresses a webhook may still be sent to (host names or addresses), e.g. a
+# receiver on the city's own network.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)  # seconds to connect and to wait for the answer
+# 15 attempts, 30 s doubling up to 6 h apart: the last one 32.5 hours after the first, so a
+# receiver down for a day still gets every event.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+WEBHOOK_RETRY_BASE = timedelta(seconds=30)
+WEBHOOK_RETRY_MAX = timedelta(hours=6)
+WEBHOOK_SENDING_TIMEOUT = timedelta(minutes=5)
+WEBHOOK_DISPATCH_LEASE = timedelta(minutes=10)
 
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
@@ -248,6 +264,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets sharing a field name with another get a name of their own (cases keep StatusEnum).
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "issues.models.Status",
+        "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
+    },
 }
 
 # --- Security (secure by default whenever DEBUG is off) ---------------------------------------

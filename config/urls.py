@@ -10,6 +10,7 @@ api_v1 = [
     path("auth/", include("civic.api.urls")),
     path("grid/", include("grid.api.urls")),
     path("issues/", include("issues.api.urls")),
+    path("partners/", include("partners.api.urls")),
 ]
 
 urlpatterns = [

@@ -24,6 +24,7 @@ from civic.workcal import add_working_time
 from grid.models import Department, GridNode, Level, Post, Role
 from grid.permissions import can, grant_paths, is_within
 from grid.selectors import locate
+from issues.events import publish_case_change
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
 from issues.workflow import TRANSITIONS, Transition
 
@@ -254,6 +255,7 @@ def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolu
         _notify(case, "issues/case_resolved", _handlers(case), "resolved")
     else:
         _notify(case, "issues/case_reported", _handlers(case), "reported")
+    publish_case_change(case, created=True, previous_status=Status.REPORTED)
     return case
 
 
@@ -303,6 +305,8 @@ def case_transition(
         if extra.get("notify"):
             template, users = extra["notify"]
             _notify(case, template, users, f"{name}:{case.version}")
+        publish_case_change(case, previous_status=from_status, previous_level=from_level,
+                            escalated=name == "escalate")
     return case
 
 

@@ -9,6 +9,8 @@ Set-based: a fixed number of statements whatever the number of overdue cases —
                 AND below the top AND this sweep wrote its event
     3. flag:    UPDATE cases SET flagged_at = now WHERE overdue AND at the top AND ditto
     4. notices: INSERT INTO notices SELECT ... JOIN posts ... ON CONFLICT DO NOTHING  (x2)
+    5. webhooks, only when a partner's webhook listens (issues.events.publish_sweep): one SELECT of
+       the cases moved or flagged, one INSERT per thousand deliveries
 
 Safe to run twice at once: on PostgreSQL step 1 row-locks each overdue case; a second sweep
 waiting on those locks re-checks its WHERE once the first commits, sees the new deadline and skips
@@ -29,6 +31,7 @@ from civic.models import Notice
 from civic.notices import notice_render
 from civic.workcal import add_working_time
 from grid.models import GridNode, Level, Post, Role
+from issues.events import publish_sweep
 from issues.models import OPEN_STATUSES, Case, CaseEvent, Category, Status
 
 __all__ = ["escalate_overdue"]
@@ -65,6 +68,7 @@ def escalate_overdue(now: datetime | None = None) -> dict[str, int]:
     _insert_notices(now, escalated=True)
     _insert_notices(now, escalated=False)
     _deliver_after_commit(now)
+    publish_sweep(now)
     return {"escalated": escalated, "flagged": flagged}
 
 
