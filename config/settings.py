@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "services.booking",
     "portal",
     "field",
+    "open311",
     "axes",
 ]
 
@@ -270,6 +271,15 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
     },
 }
+
+# --- Open311 GeoReport v2 (open311) ----------------------------------------------------------
+
+# One jurisdiction: a jurisdiction_id sent must be this one (404 otherwise); none at all is fine.
+OPEN311_JURISDICTION_ID = env("OPEN311_JURISDICTION_ID", default="xincheng.huhhot.gov.cn")
+OPEN311_CONTACT = env("OPEN311_CONTACT", default="新城区大数据管理局 Xincheng District data office, 12345")
+OPEN311_KEY_SERVICE = env(
+    "OPEN311_KEY_SERVICE", default="Ask the district data office for a partner API key with the open311 scope.",
+)
 
 # --- Security (secure by default whenever DEBUG is off) ---------------------------------------
 

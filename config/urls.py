@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("field/", include("field.urls")),
+    path("open311/v2/", include("open311.urls")),
     path("", include("portal.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

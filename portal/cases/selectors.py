@@ -1,10 +1,10 @@
-"""Public reads of cases: the only place that decides what of a case the public may see.
+"""Public reads of cases for the portal's pages.
 
-- Which cases: not rejected or duplicate, and not those whose citizen reporter asked not to be shown
-  publicly (``reporter_public=False``): the citizen's wish keeps the whole case off public pages.
+- Which cases, and where they are shown: issues.selectors.public_case_list and public_location, the
+  rule Open311 follows too (not rejected or duplicate, not those whose citizen reporter asked not to
+  be shown; a sensitive category at its grid's centre, without an address).
 - Which fields: reference, category, status, description, area (grid name), dates and a location;
-  never the reporter, the assignee, residents or staff comments. For a sensitive category the
-  location is the grid's centroid and there is no address.
+  never the reporter, the assignee, residents or staff comments.
 - Where: ``public_cases_near`` measures distances from that public point, so a sensitive case's
   distance tells no more than its grid does.
 """
@@ -17,12 +17,11 @@ from django.db.models.functions import Cast
 
 from grid.models import GridNode, Level
 from grid.permissions import subtree_q
-from grid.selectors import grid_centre
-from issues.models import Case, Status
+from issues.models import Case
+from issues.selectors import public_case_list, public_location
 
 __all__ = ["NEARBY_LIMIT", "NEARBY_RADIUS_M", "area_choices", "public_case", "public_cases", "public_cases_near"]
 
-HIDDEN_STATUSES = (Status.REJECTED, Status.DUPLICATE)
 NEARBY_RADIUS_M = 2000
 NEARBY_LIMIT = 20
 EARTH_RADIUS_M = 6_371_000
@@ -33,12 +32,7 @@ def public_cases(filters: dict | None = None) -> QuerySet:
     """Recent public cases, newest first. filters: ``category`` (a Category or pk), ``area`` (a GridNode
     or pk: its whole subtree)."""
     filters = filters or {}
-    cases = (
-        Case.objects.select_related("category", "grid")
-        .exclude(status__in=HIDDEN_STATUSES)
-        .filter(reporter_public=True)
-        .order_by("-created_at", "-id")
-    )
+    cases = public_case_list()
     category = filters.get("category")
     if category:
         cases = cases.filter(category=category)
@@ -57,11 +51,7 @@ def area_choices() -> QuerySet:
 
 def public_case(case: Case) -> dict:
     """The fields of a case safe to show anyone (templates and map markers read only these)."""
-    blurred = case.category.sensitive
-    if blurred:
-        (lat, lon), address = grid_centre(case.grid), ""
-    else:
-        lat, lon, address = case.lat, case.lon, case.address
+    lat, lon, address, blurred = public_location(case)
     return {
         "reference": case.reference,
         "category": case.category.display_name,
