@@ -20,7 +20,8 @@ admin.site.index_title = _("Administration")
 class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         *DjangoUserAdmin.fieldsets[:1],
-        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone", "language")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone")}),
+        (_("How we notify you"), {"fields": ("language", "notify_in_app", "notify_email", "notify_sms")}),
         *DjangoUserAdmin.fieldsets[2:],
     )
     list_display = ["username", "first_name", "last_name", "phone", "email", "is_staff"]

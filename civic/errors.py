@@ -4,7 +4,7 @@ import re
 
 from django.utils.translation import gettext_lazy
 
-__all__ = ["ConflictError"]
+__all__ = ["AlreadyDone", "ConflictError"]
 
 
 class ConflictError(Exception):
@@ -22,3 +22,21 @@ class ConflictError(Exception):
     @classmethod
     def error_code(cls) -> str:
         return cls.code or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+class AlreadyDone(Exception):  # noqa: N818 - not an error: the write happened, the first time
+    """The client sent this write before (the same client key, e.g. an Idempotency-Key): nothing new was
+    stored, and `instance` is what the first copy stored. A service raises it, rather than return, so
+    that every caller can tell a replay from a new record (the API answers 200 and Idempotent-Replayed:
+    civic.api.idempotency.created_or_replayed)."""
+
+    def __init__(self, instance):
+        super().__init__(str(instance))
+        self.instance = instance
+
+    @classmethod
+    def raise_if_stored(cls, earlier) -> None:
+        """Raise with the first row of `earlier` (a queryset: this client's copies of the write), if any."""
+        stored = earlier.first()
+        if stored is not None:
+            raise cls(stored)

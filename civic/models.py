@@ -25,6 +25,10 @@ class User(AbstractUser):
     )
     # Notices are rendered once, when queued, in this language (not the sender's).
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
+    # The channels the user wants notices on; civic.notices.CHANNELS is the rule that reads them.
+    notify_in_app = models.BooleanField(_("notify me in the portal"), default=True)
+    notify_email = models.BooleanField(_("notify me by e-mail"), default=True)
+    notify_sms = models.BooleanField(_("notify me by SMS"), default=True)
 
     class Meta(AbstractUser.Meta):
         verbose_name = _("user")

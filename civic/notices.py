@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template import Context
 from django.template.loader import get_template
@@ -25,7 +25,9 @@ from civic.models import Notice, User
 from civic.sms import send_sms
 
 __all__ = [
+    "CHANNELS",
     "NoticeDeliveryError",
+    "channels_sql",
     "default_channels",
     "notice_deliver",
     "notice_mark_read",
@@ -46,20 +48,44 @@ class NoticeDeliveryError(Exception):
 #
 
 
+# Who hears from us where: per channel, the User field that says the user wants it (their preference,
+# set on the portal's profile page) and the field holding their address for it (None: in-app needs
+# none). default_channels reads it for one recipient and channels_sql for a set of them (issues.sweep).
+CHANNELS = {
+    Notice.Channel.IN_APP: ("notify_in_app", None),
+    Notice.Channel.EMAIL: ("notify_email", "email"),
+    Notice.Channel.SMS: ("notify_sms", "phone"),
+}
+
+
 def _address(recipient: User, channel: str) -> str | None:
     """Where a channel reaches the recipient; None when they have no address for it."""
-    if channel == Notice.Channel.EMAIL:
-        return recipient.email or None
-    if channel == Notice.Channel.SMS:
-        return recipient.phone or None
-    return None
+    field = CHANNELS[channel][1]
+    return (getattr(recipient, field) or None) if field else None
 
 
 def default_channels(recipient: User) -> list[str]:
-    """In-app always; e-mail and SMS when the recipient has an address for them."""
-    channels = [Notice.Channel.IN_APP]
-    channels += [c for c in (Notice.Channel.EMAIL, Notice.Channel.SMS) if _address(recipient, c)]
-    return channels
+    """The channels the recipient wants and has an address for: where a notice goes unless its caller
+    names the channels itself (a verification code goes where it must, whatever the preferences)."""
+    return [
+        channel for channel, (wanted, address) in CHANNELS.items()
+        if getattr(recipient, wanted) and (address is None or getattr(recipient, address))
+    ]
+
+
+def channels_sql(user: str, channel: str) -> str:
+    """default_channels as a SQL condition, for INSERT ... SELECT over many recipients at once: true
+    where the user row aliased `user` wants the channel named by the expression `channel` and has an
+    address for it."""
+    quote = connection.ops.quote_name
+    cases = []
+    for name, (wanted, address) in CHANNELS.items():
+        condition = f"{channel} = '{name}' AND {user}.{quote(User._meta.get_field(wanted).column)}"
+        if address is not None:
+            column = f"{user}.{quote(User._meta.get_field(address).column)}"
+            condition += f" AND {column} IS NOT NULL AND {column} <> ''"
+        cases.append(f"({condition})")
+    return f"({' OR '.join(cases)})"
 
 
 def notice_render(*, template: str, context: dict, language: str) -> tuple[str, str]:
@@ -82,7 +108,9 @@ def notice_render(*, template: str, context: dict, language: str) -> tuple[str, 
 def notice_queue(
     *, recipient: User, template: str, context: dict, dedupe_key: str, channels: Iterable[str] | None = None
 ) -> list[Notice]:
-    """Store the notice for each channel (once per ``dedupe_key``) and deliver it after commit.
+    """Store the notice for each channel (once per ``dedupe_key``) and deliver it after commit. The
+    channels are those the recipient wants and can be reached on (``default_channels``), unless the
+    caller names them for a message that must arrive whatever the preferences (a verification code).
 
     Idempotent: each row's key is ``f"{dedupe_key}:{channel}"``, unique in the database, and rows
     that already exist are left alone, so a retried caller (a task run twice, a double-clicked

@@ -4,6 +4,7 @@ Without DATABASE_URL the project runs on a SQLite file; without REDIS_URL Celery
 eagerly and the cache is local memory, so a newcomer needs nothing but Python.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A NUL in the path, the query or form data answers 400 (PostgreSQL refuses NUL in text).
+    "civic.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -97,7 +100,11 @@ TEMPLATES = [
 # --- Data -------------------------------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# Persistent connections only where the number of threads holding one is bounded: gunicorn's workers
+# (times their threads) and Celery's pool processes, whose Django fixup closes a connection after a task
+# once it is older than this. Django's dev server starts a thread per client connection and never closes
+# a thread's connection: there it is 0, whatever the environment says (README, "Configuration").
+DATABASES["default"]["CONN_MAX_AGE"] = 0 if sys.argv[1:2] == ["runserver"] else env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -240,6 +247,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "partners.permissions.ApiKeyScope"],
     # Per key, in the cache; requests without a key are not throttled here.
     "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.ApiKeyRateThrottle"],
+    # DRF's parsers, refusing JSON nested deeper than JSON_MAX_DEPTH and NUL characters with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "civic.api.parsers.JSONParser",
+        "civic.api.parsers.FormParser",
+        "civic.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "civic.api.pagination.KeysetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -254,7 +267,9 @@ REST_FRAMEWORK = {
 # every key), and limited to this many requests per period unless a key has its own rate.
 API_KEY_SECRET = env("API_KEY_SECRET", default=SECRET_KEY)
 API_KEY_DEFAULT_RATE = env("API_KEY_DEFAULT_RATE", default="600/min")
-
+# Arrays and objects nested deeper than this in a request body are refused (civic.inputs): the deepest
+# thing Civic reads is a request body holding a GeoJSON MultiPolygon (6 levels).
+JSON_MAX_DEPTH = 32
 SPECTACULAR_SETTINGS = {
     "TITLE": "Civic API",
     "DESCRIPTION": "Grid-based city operations: the grid tree, posts, registry, cases and services.",
@@ -312,6 +327,10 @@ WORKING_HOURS = (((9, 0), (12, 0)), ((13, 30), (17, 30)))
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # uploads above this are refused before being read
 PHOTO_MAX_PIXELS = 40_000_000  # decompression-bomb guard, checked from the image header
 PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
+# A report that names its grid and gives a point: how far outside the grid the point may lie (metres).
+# A phone's GPS fix is often 10-30 m off, so a worker standing at the edge of their grid may read as
+# just across it; further out, the point is in someone else's grid and the report is refused.
+REPORT_GRID_TOLERANCE_M = env.float("REPORT_GRID_TOLERANCE_M", default=50.0)
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

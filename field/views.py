@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from civic.errors import AlreadyDone
 from civic.forms import add_service_errors
 from field.access import field_staff_required
 from field.forms import ACTIONS, ActionForm, FieldLoginForm, ReportForm, VisitForm
@@ -184,6 +185,10 @@ def visit(request, kind, pk):
             grid_services.visit_record(actor=request.user, outcome=form.cleaned_data["outcome"],
                                        note=form.cleaned_data["note"], client_key=form.cleaned_data["client_key"],
                                        **{kind: target})
+        except AlreadyDone:
+            messages.info(request, _("This visit had already been recorded: %(name)s. Nothing was stored twice.")
+                          % {"name": target})
+            return redirect(_patrol_url(request.GET.get("grid", "")))
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:

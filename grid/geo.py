@@ -1,15 +1,19 @@
 """GeoJSON boundaries: validation, bounding boxes and point-in-polygon tests (shapely)."""
 
 import json
+import math
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from shapely.affinity import affine_transform
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 from shapely.validation import explain_validity
 
-__all__ = ["bbox_of", "contains", "rectangle", "validate_boundary"]
+from civic.inputs import validate_json_input
+
+__all__ = ["bbox_of", "contains", "distance_m", "rectangle", "validate_boundary"]
 
 _KINDS = ("Polygon", "MultiPolygon")
 
@@ -17,6 +21,8 @@ _KINDS = ("Polygon", "MultiPolygon")
 def validate_boundary(value) -> None:
     if not isinstance(value, dict) or value.get("type") not in _KINDS:
         raise ValidationError(_("A boundary is a GeoJSON Polygon or MultiPolygon."), code="invalid_boundary")
+    # Before shapely: members it ignores are stored too, and jsonb refuses a NUL anywhere.
+    validate_json_input(value)
     try:
         geometry = shape(value)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -45,6 +51,27 @@ def _prepared(boundary_key: str):
 def contains(boundary: dict, lat: float, lon: float) -> bool:
     """Point-in-polygon, boundary included. Prepared shapes are cached: locate() hits the same grids often."""
     return _prepared(json.dumps(boundary, sort_keys=True)).intersects(Point(lon, lat))
+
+
+# Metres per degree of latitude on the mean Earth sphere (radius 6,371,008.8 m).
+_METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
+
+
+def distance_m(boundary: dict, lat: float, lon: float) -> float:
+    """Metres from the point to the nearest edge of the area (0 inside or on it).
+
+    Measured on a plane tangent at the point (longitudes scaled by cos(lat)): for the tens of metres
+    of a GPS error the difference from the great-circle distance is far below a metre.
+    """
+    lat, lon = float(lat), float(lon)
+    prepared = _prepared(json.dumps(boundary, sort_keys=True))
+    if prepared.intersects(Point(lon, lat)):
+        return 0.0
+    x_scale = _METRES_PER_DEGREE * math.cos(math.radians(lat))
+    local = affine_transform(
+        prepared.context, [x_scale, 0, 0, _METRES_PER_DEGREE, -x_scale * lon, -_METRES_PER_DEGREE * lat]
+    )
+    return local.distance(Point(0, 0))
 
 
 def rectangle(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> dict:

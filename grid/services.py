@@ -13,6 +13,7 @@ from django.db.models.functions import Concat, Length, Substr
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
+from civic.errors import AlreadyDone
 from grid.fields import GridPathField
 from grid.models import CODE_DIGITS, GridNode, Household, Level, Place, Post, Resident, Visit
 from grid.permissions import forget_grants, is_within, require, subtree_q
@@ -268,7 +269,7 @@ def visit_record(
     visited_at: datetime | None = None, client_key: UUID | None = None,
 ) -> Visit:
     """Record the actor's visit to a household or a place, in that record's grid. With a `client_key`
-    the actor already used, the visit recorded then is returned and nothing new is stored."""
+    the actor already used, nothing new is stored: AlreadyDone carries the visit recorded then."""
     target = _visit_target(household, place)
     visit = Visit(grid=target.grid, outcome=outcome, note=note, **{target._meta.model_name: target})
     if visited_at is not None:
@@ -280,25 +281,19 @@ def visit_record(
     # need for a query per key and another for the check constraint. The key is left to the
     # unique index, which also settles two copies arriving at once.
     visit.full_clean(exclude=["grid", "household", "place", "visitor", "client_key"])
-    return _recorded_before(actor, client_key) or _save_once(visit)
-
-
-def _recorded_before(actor, client_key: UUID | None) -> Visit | None:
-    if client_key is None:
-        return None
-    return Visit.objects.filter(visitor=actor, client_key=client_key).first()
-
-
-def _save_once(visit: Visit) -> Visit:
+    _raise_if_recorded(actor, client_key)
     try:
         with transaction.atomic():
             visit.save()
     except IntegrityError:
-        earlier = _recorded_before(visit.visitor, visit.client_key)
-        if earlier is None:
-            raise
-        return earlier
+        _raise_if_recorded(actor, client_key)  # the same visit, committed meanwhile by a parallel request
+        raise
     return visit
+
+
+def _raise_if_recorded(actor, client_key: UUID | None) -> None:
+    if client_key is not None:
+        AlreadyDone.raise_if_stored(Visit.objects.filter(visitor=actor, client_key=client_key))
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import MaxLengthValidator, URLValidator
@@ -17,13 +18,14 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from civic.errors import ConflictError
+from civic.errors import AlreadyDone, ConflictError
 from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
+from grid.geo import distance_m
 from grid.models import Department, GridNode, Level, Post, Role
 from grid.permissions import can, grant_paths, is_within
-from grid.selectors import locate
+from grid.selectors import grid_centre, locate
 from issues.attributes import attributes_clean
 from issues.events import publish_case_change
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
@@ -38,12 +40,12 @@ class StaleVersion(ConflictError):
     """The client changed a case it had read at an older version: nothing was changed (HTTP 409)."""
 
 
-class AlreadyReported(Exception):
+class AlreadyReported(AlreadyDone):
     """This reporter's client sent this report before (same client key); `case` is what it created."""
 
-    def __init__(self, case: Case):
-        super().__init__(case.reference)
-        self.case = case
+    @property
+    def case(self) -> Case:
+        return self.instance
 
 
 #
@@ -181,8 +183,11 @@ def case_report(
 ) -> Case:
     """Register a problem where it was seen; optionally handled on the spot by the grid worker.
 
-    With a `client_key`, a report this reporter already sent raises AlreadyReported instead of
-    storing a second case, also when both copies arrive at the same moment.
+    The case lands in the grid containing the point; a `grid` sent with the point must contain it
+    (give or take REPORT_GRID_TOLERANCE_M). Only staff set a `priority`: a citizen's report takes
+    the category's default, and a citizen sending one is refused. With a `client_key`, a report this
+    reporter already sent raises AlreadyReported instead of storing a second case, also when both
+    copies arrive at the same moment.
 
     `attributes` answers the category's attributes (issues.attributes): None where a channel collects
     none (the portal and the field app, where a person describes the problem in words); a mapping is
@@ -205,6 +210,12 @@ def case_report(
     located = locate(lat, lon) if grid is None else grid
     if located is None or located.level != Level.GRID:
         errors["lat"] = [_("The location lies outside every grid of the city.")]
+    elif grid is not None and not _lies_in(grid, lat, lon):
+        errors["grid"] = [_("The location lies more than %(metres)s m outside this grid.")
+                          % {"metres": f"{settings.REPORT_GRID_TOLERANCE_M:g}"}]
+    kind = _reporter_kind(actor)
+    if priority is not None and kind == ReporterKind.CITIZEN:
+        errors["priority"] = [_("Only staff set a case's priority.")]
     if resolve_on_spot and not resolution.strip():
         errors["resolution"] = [_("Say how the problem was handled.")]
     if resolve_on_spot and not after_photos:
@@ -225,7 +236,6 @@ def case_report(
         raise ValidationError(errors)
     processed = _validated_photos(photos)
     processed_after = _validated_photos(after_photos)
-    kind = _reporter_kind(actor)
     now = timezone.now()
     handling_level = category.first_level
     case = Case(
@@ -246,12 +256,18 @@ def case_report(
         raise
 
 
+def _lies_in(grid: GridNode, lat: Decimal, lon: Decimal) -> bool:
+    """A point sent with a grid must lie in it, give or take REPORT_GRID_TOLERANCE_M: a GPS fix taken
+    near a boundary may land just across it. The grid's own centre stands for a report made without a
+    fix (grid_centre), so it always does, even where a concave grid's centre falls outside its shape."""
+    if (lat, lon) == grid_centre(grid):
+        return True
+    return bool(grid.boundary) and distance_m(grid.boundary, lat, lon) <= settings.REPORT_GRID_TOLERANCE_M
+
+
 def _raise_if_reported(actor, client_key: UUID | None) -> None:
-    if client_key is None:
-        return
-    existing = Case.objects.filter(reporter=actor, client_key=client_key).first()
-    if existing is not None:
-        raise AlreadyReported(existing)
+    if client_key is not None:
+        AlreadyReported.raise_if_stored(Case.objects.filter(reporter=actor, client_key=client_key))
 
 
 @transaction.atomic
@@ -283,11 +299,13 @@ def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolu
 
 
 def case_transition(
-    *, actor, case: Case, name: str, version: int, comment: str = "", photos: Sequence[UploadedFile] = (),
-    level: int | None = None, department: Department | None = None, assignee=None, duplicate_of: Case | None = None,
+    *, actor, case: Case, name: str, version: int | None = None, comment: str = "",
+    photos: Sequence[UploadedFile] = (), level: int | None = None, department: Department | None = None,
+    assignee=None, duplicate_of: Case | None = None,
 ) -> Case:
     """Apply one transition of issues.workflow. `version` is the version the client read: if the case
-    has changed since, StaleVersion is raised and nothing changes."""
+    has changed since, StaleVersion is raised and nothing changes. A comment (not `versioned`) reads no
+    version and leaves it as it is: it adds to the timeline without changing the case."""
     transition = TRANSITIONS.get(name)
     if transition is None:
         raise ValidationError({"action": _("Unknown action.")})
@@ -297,7 +315,7 @@ def case_transition(
     processed = _validated_photos(photos)
     with transaction.atomic():
         case = Case.objects.select_for_update().select_related("category", "grid", "handling_node").get(pk=case.pk)
-        if case.version != version:
+        if transition.versioned and case.version != version:
             raise StaleVersion
         if not can(actor, "view", case):
             raise PermissionDenied  # before the state check, which would tell its status
@@ -315,8 +333,9 @@ def case_transition(
         ) or {}
         if transition.target:
             case.status = transition.target
-        case.version += 1
-        case.save()
+        if transition.versioned:
+            case.version += 1
+            case.save()
         event = _event(case, actor, name, from_status, from_level, comment=comment)
         _store_photos(case, event, processed, CasePhoto.KIND_AFTER if name == "resolve" else CasePhoto.KIND_COMMENT,
                       actor)

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from civic.models import Notice
-from civic.notices import notice_render
+from civic.notices import channels_sql, notice_render
 from civic.workcal import add_working_time
 from grid.models import GridNode, Level, Post, Role
 from issues.events import publish_sweep
@@ -222,8 +222,8 @@ def _insert_notices(now: datetime, *, escalated: bool) -> None:
         f" JOIN {user_table} u ON u.id = p.user_id AND u.is_active"
         f" CROSS JOIN ({channels}) ch"
         f" JOIN {_q(CaseEvent._meta.db_table)} e ON e.case_id = c.id AND e.created_at = %s AND e.action = %s"
-        " WHERE (ch.channel = 'in_app' OR (ch.channel = 'email' AND u.email <> '')"
-        " OR (ch.channel = 'sms' AND u.phone IS NOT NULL))"
+        # Only the channels each recipient wants and has an address for: civic.notices' one rule.
+        f" WHERE {channels_sql('u', 'ch.channel')}"
         " ON CONFLICT (dedupe_key) DO NOTHING"
     )
     params = [template, *subject_params, *body_params, _db(now), _db(now), Role.DEPARTMENT_STAFF, _db(now), action]

@@ -19,10 +19,14 @@ class Transition:
     target: str | None  # None keeps the status (assign, comment)
     action: str  # "handle": whoever holds the case now; "verify": the reporting side; "comment": anyone who sees it
     needs_comment: bool = False
+    # Whether it changes the case itself, which the case's version counts (the optimistic lock). A comment
+    # only joins the timeline: it neither checks nor bumps the version, so a reader's comment never makes a
+    # handler's next step stale, and a step taken meanwhile never makes the comment fail.
+    versioned: bool = True
 
 
-def _t(name, label, sources, target, action="handle", needs_comment=False) -> Transition:
-    return Transition(name, label, frozenset(sources), target, action, needs_comment)
+def _t(name, label, sources, target, action="handle", needs_comment=False, versioned=True) -> Transition:
+    return Transition(name, label, frozenset(sources), target, action, needs_comment, versioned)
 
 
 _ACTIVE = (Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED)
@@ -46,7 +50,7 @@ TRANSITIONS: dict[str, Transition] = {
         _t("mark_duplicate", _("mark as duplicate"), [Status.REPORTED, Status.ACCEPTED], Status.DUPLICATE),
         _t("assign", _("assign"), _ACTIVE, None),
         _t("comment", _("comment"), [s for s in Status.values if s not in _FINAL], None, action="comment",
-           needs_comment=True),
+           needs_comment=True, versioned=False),
     )
 }
 

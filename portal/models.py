@@ -1,5 +1,5 @@
-"""The portal's own tables: a citizen's profile (verification, notification preferences) and the
-one-time codes that verify a sign-up."""
+"""The portal's own tables: a citizen's profile (verification) and the one-time codes that verify a
+sign-up."""
 
 from django.conf import settings
 from django.db import models
@@ -10,15 +10,12 @@ __all__ = ["Profile", "VerificationCode"]
 
 class Profile(models.Model):
     """What the portal keeps about a citizen beyond civic.User: whether their phone or e-mail was
-    verified, and on which channels they want to hear from us."""
+    verified. (The channels they want to hear from us on are civic.User's, which civic.notices reads.)"""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_profile", verbose_name=_("user")
     )
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
-    notify_email = models.BooleanField(_("notify me by e-mail"), default=True)
-    notify_sms = models.BooleanField(_("notify me by SMS"), default=True)
-    notify_in_app = models.BooleanField(_("notify me in the portal"), default=True)
 
     class Meta:
         verbose_name = _("citizen profile")

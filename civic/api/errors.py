@@ -20,7 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from civic.errors import ConflictError
 
-__all__ = ["ConflictError", "ErrorSerializer", "exception_handler"]
+__all__ = ["ConflictError", "ErrorSerializer", "error_body", "exception_handler"]
 
 
 
@@ -33,6 +33,14 @@ class ErrorBodySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+def error_body(status: int, code: str, message: str, fields: dict | None = None) -> dict:
+    """The one shape, also for answers given outside DRF (civic.middleware)."""
+    body = {"status": status, "code": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return {"error": body}
 
 
 def _from_django(exc):
@@ -71,14 +79,12 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    body = {"status": response.status_code, "code": "error", "message": ""}
+    code, message, fields = "error", "", None
     if isinstance(exc, exceptions.ValidationError):
-        body["code"] = "invalid"
-        body["message"] = _("The request is not valid.")
-        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        body["fields"] = _flatten(detail)
+        code, message = "invalid", _("The request is not valid.")
+        fields = _flatten(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
-        body["code"] = codes if isinstance(codes, str) else "error"
-        body["message"] = str(exc.detail)
-    return Response({"error": body}, status=response.status_code, headers=response.headers)
+        code, message = codes if isinstance(codes, str) else "error", str(exc.detail)
+    body = error_body(response.status_code, code, message, fields)
+    return Response(body, status=response.status_code, headers=response.headers)

@@ -3,12 +3,20 @@
 and key, and hands back what the first copy stored."""
 
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import status
+from rest_framework.response import Response
 
-__all__ = ["idempotency_key", "idempotency_key_parameter"]
+from civic.errors import AlreadyDone
+
+__all__ = ["created_or_replayed", "idempotency_key", "idempotency_key_parameter"]
+
+T = TypeVar("T")
 
 
 def idempotency_key(request) -> uuid.UUID | None:
@@ -25,3 +33,15 @@ def idempotency_key_parameter(replay: str) -> OpenApiParameter:
     """The header in the schema; `replay` says what a second copy answers."""
     return OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
                             description=f"A UUID the client makes per write it may send again: {replay}")
+
+
+def created_or_replayed(create: Callable[[], T], respond: Callable[[T, int], Response]) -> Response:
+    """Every create with an Idempotency-Key answers alike: 201 with what `create()` stored; or, when the
+    service raised AlreadyDone (the client sent it before), 200 with what the first copy stored and the
+    header Idempotent-Replayed: true. `respond(instance, status)` builds the response."""
+    try:
+        return respond(create(), status.HTTP_201_CREATED)
+    except AlreadyDone as replay:
+        response = respond(replay.instance, status.HTTP_200_OK)
+        response["Idempotent-Replayed"] = "true"
+        return response

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from civic.api.idempotency import idempotency_key, idempotency_key_parameter
+from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
 from grid import selectors, services
 from grid.api.serializers import (
     DepartmentSerializer,
@@ -135,11 +135,17 @@ class VisitViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retrie
     def get_queryset(self):
         return selectors.visit_list(user=self.request.user)
 
-    @extend_schema(parameters=[idempotency_key_parameter(
-        "sending the same visit again answers with the visit recorded the first time; nothing is recorded twice.")])
+    @extend_schema(
+        parameters=[idempotency_key_parameter(
+            "sending the same visit again answers 200 with the visit recorded the first time, and the header "
+            "Idempotent-Replayed: true; nothing is recorded twice.")],
+        responses={201: VisitSerializer, 200: VisitSerializer},
+    )
     def create(self, request, *args, **kwargs):
-        return super().create(request, *args, **kwargs)
-
-    def perform_create(self, serializer):
-        serializer.instance = services.visit_record(actor=self.request.user, client_key=idempotency_key(self.request),
-                                                    **serializer.validated_data)
+        client_key = idempotency_key(request)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return created_or_replayed(
+            lambda: services.visit_record(actor=request.user, client_key=client_key, **serializer.validated_data),
+            lambda visit, status_code: Response(self.get_serializer(visit).data, status=status_code),
+        )

@@ -148,6 +148,11 @@ class CaseListSerializer(serializers.ModelSerializer):
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_overdue = serializers.BooleanField(read_only=True)
     handling_level = _level()
+    version = serializers.IntegerField(
+        read_only=True, help_text="Counts the changes of the case itself (status, level, assignee …); send it back "
+                                  "with a transition, or the ETag in If-Match. Comments and added photos join the "
+                                  "timeline without changing it.",
+    )
 
     class Meta:
         model = Case
@@ -280,12 +285,16 @@ class CaseReportSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=200, required=False, allow_blank=True)
     grid = serializers.PrimaryKeyRelatedField(
         queryset=GridNode.objects.filter(level=Level.GRID), required=False, allow_null=True,
-        help_text="Omit it: the grid containing the location is found.",
+        help_text="Best omitted: the grid containing the location is found. When sent, it must contain the "
+                  "location, give or take REPORT_GRID_TOLERANCE_M metres (50 by default), else 400 (field `grid`).",
     )
     reporter_public = FormBooleanField(required=False, default=True,
                                        help_text="A citizen may ask not to be shown to staff.")
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False, allow_null=True,
-                                       help_text="The category's default priority when omitted.")
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, allow_null=True,
+        help_text="Staff only: the category's default priority when omitted. A citizen's report always takes the "
+                  "default; a citizen sending a priority is refused (400, field `priority`).",
+    )
     resolve_on_spot = FormBooleanField(required=False, default=False,
                                        help_text="A grid worker handled it on the spot (needs resolution and "
                                                  "after_photos).")
@@ -338,6 +347,8 @@ _COMMON_FIELDS = ("version", "comment", "photos")
 def transition_serializer(name: str) -> type[serializers.Serializer]:
     """The request body of one transition: its own class, so the schema shows only what it reads."""
     keep = {*_COMMON_FIELDS, *_TRANSITION_FIELDS.get(name, ())}
+    if not TRANSITIONS[name].versioned:
+        keep.discard("version")  # a comment reads none (issues.workflow)
     fields = {key: field for key, field in CaseTransitionSerializer().get_fields().items() if key in keep}
     if TRANSITIONS[name].needs_comment:
         fields["comment"] = serializers.CharField(max_length=2000, help_text="Required: a reason or a comment.")
@@ -346,9 +357,6 @@ def transition_serializer(name: str) -> type[serializers.Serializer]:
 
 
 class CasePhotosSerializer(serializers.Serializer):
-    version = serializers.IntegerField(
-        min_value=1, required=False, help_text="Optional: adding photos does not conflict with other changes.",
-    )
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     photos = serializers.ListField(child=serializers.FileField(), allow_empty=False,
                                    help_text="One or more photos; repeat the field for several.")

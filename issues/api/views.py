@@ -22,7 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
-from civic.api.idempotency import idempotency_key, idempotency_key_parameter
+from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
 from issues import selectors, services
 from issues.api.serializers import (
     CaseDetailSerializer,
@@ -118,7 +118,9 @@ def _transition_action(name: str):
     description = (
         f"From: {sources}. To: {transition.target or 'the same status'}. "
         f"Who: {transition.action}. {'A comment is required. ' if transition.needs_comment else ''}"
-        "A stale version answers 409 and changes nothing."
+        + ("A stale version answers 409 and changes nothing." if transition.versioned else
+           "It adds to the timeline without changing the case: it needs no version and leaves it as it is, so it "
+           "never conflicts with a transition.")
     )
     serializer = transition_serializer(name)
     handler = action(detail=True, methods=["post"], url_path=name, url_name=name.replace("_", "-"),
@@ -126,7 +128,7 @@ def _transition_action(name: str):
     return extend_schema(
         operation_id=f"issues_cases_{name}", summary=str(transition.label), description=description,
         request={"application/json": serializer, "multipart/form-data": serializer},
-        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER],
+        responses={200: CaseDetailSerializer}, parameters=[_IF_MATCH_PARAMETER] if transition.versioned else [],
     )(handler)
 
 
@@ -182,15 +184,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         client_key = idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            case = services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data)
-            response = self._detail(case.pk, status.HTTP_201_CREATED)
-        except services.AlreadyReported as replay:
-            case = replay.case
-            response = self._detail(case.pk, status.HTTP_200_OK)
-            response["Idempotent-Replayed"] = "true"
-        response["Location"] = request.build_absolute_uri(f"{case.pk}/")
-        return response
+
+        def respond(case: Case, status_code: int) -> Response:
+            response = self._detail(case.pk, status_code)
+            response["Location"] = request.build_absolute_uri(f"{case.pk}/")
+            return response
+
+        return created_or_replayed(
+            lambda: services.case_report(actor=request.user, client_key=client_key, **serializer.validated_data),
+            respond,
+        )
 
     def _version(self, request, case: Case, data: dict) -> int | None:
         version = data.pop("version", None)
@@ -202,27 +205,27 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
-        if version is None:
-            raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
+        version = None
+        if TRANSITIONS[name].versioned:
+            version = self._version(request, case, data)
+            if version is None:
+                raise ValidationError({"version": _("Send the version you read, or its ETag in If-Match.")})
         services.case_transition(actor=request.user, case=case, name=name, version=version, **data)
         return self._detail(case.pk)
 
     @extend_schema(
         request={"multipart/form-data": CasePhotosSerializer}, responses={200: CaseDetailSerializer},
-        parameters=[_IF_MATCH_PARAMETER],
-        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. "
-                    "The version is optional here.",
+        description="Add photos to a case (kind 'comment'), e.g. after reporting it as JSON. Like a comment, "
+                    "this neither needs nor changes the case's version.",
     )
     @action(detail=True, methods=["post"])
     def photos(self, request, pk=None):
         case = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        version = self._version(request, case, data)
         services.case_transition(
-            actor=request.user, case=case, name="comment", version=case.version if version is None else version,
-            comment=data.get("comment") or _("Added photos."), photos=data["photos"],
+            actor=request.user, case=case, name="comment",
+            comment=serializer.validated_data.get("comment") or _("Added photos."),
+            photos=serializer.validated_data["photos"],
         )
         return self._detail(case.pk)

@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 
 from civic.models import phone_validator
 from portal.accounts.services import normalize_phone, users_with_identifier
-from portal.models import Profile
 
 __all__ = [
     "CitizenPasswordResetForm",
@@ -131,19 +130,16 @@ class PhoneResetConfirmForm(SetPasswordForm):
 
 
 class ProfileForm(forms.ModelForm):
+    """The channels a citizen hears from us on (civic.notices honours them) and their language."""
+
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
     class Meta:
-        model = Profile
-        fields = ["notify_email", "notify_sms", "notify_in_app"]
-
-    def __init__(self, *args, user, **kwargs):
-        self.user = user
-        super().__init__(*args, **kwargs)
-        self.fields["language"].initial = user.language
+        model = User
+        fields = ["notify_email", "notify_sms", "notify_in_app", "language"]
 
     def save(self, commit=True):
-        profile = super().save(commit=commit)
-        self.user.language = self.cleaned_data["language"]
-        self.user.save(update_fields=["language"])
-        return profile
+        user = super().save(commit=False)
+        if commit:
+            user.save(update_fields=self.Meta.fields)
+        return user

@@ -28,7 +28,7 @@ from portal.accounts.services import (
     code_send,
     users_with_identifier,
 )
-from portal.models import Profile, VerificationCode
+from portal.models import VerificationCode
 
 __all__ = [
     "LoginView",
@@ -166,8 +166,7 @@ def phone_reset_confirm(request):
 
 @login_required
 def profile(request):
-    instance, _created = Profile.objects.get_or_create(user=request.user)
-    form = ProfileForm(request.POST or None, instance=instance, user=request.user)
+    form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
         language = form.cleaned_data["language"]

@@ -16,6 +16,7 @@ from rest_framework.relations import PrimaryKeyRelatedField
 
 from grid import services as grid_services
 from grid.models import Household, Place, PlaceKind, Visit, VisitOutcome
+from grid.selectors import grid_centre
 from issues.models import Case, CasePhoto, Status
 from tests.browser.conftest import check_accessibility
 from tests.factories import PASSWORD
@@ -167,6 +168,26 @@ def test_report_online_and_offline_each_stored_once_and_handled_on_the_spot(new_
     expect(stops).to_have_count(2)
     expect(page.locator(".messages")).to_have_count(0)
     page.context.set_offline(False)
+
+
+def test_a_fix_outside_my_grids_is_not_sent_the_report_goes_to_my_grids_centre(new_page, city, categories):  # noqa: F811
+    """The worker stands in the next grid: the server refuses a point outside the grid a report names, so
+    the phone keeps the fix out of the report and asks for the address, as without a fix."""
+    page = phone(new_page, city, "en", grid="A1g2")
+    log_in(page)
+    page.goto("/field/report/")
+    expect(page.locator("#fix")).to_have_text(text(page, "outside").replace("{accuracy}", "12"))
+    page.select_option("#id_category", str(categories["sanitation"].pk))
+    page.fill("#id_description", "Rubbish at the gate")
+    submit(page)
+    expect(page.locator("#id_address_error")).to_have_text(text(page, "give-address"))
+    assert Case.objects.count() == 0
+    page.fill("#id_address", "Xinghuo Lane 3")
+    submit(page)
+    expect(page.locator("#status a")).to_have_text(REFERENCE)
+    case = Case.objects.get()
+    grid = city.nodes["A1g1"]
+    assert case.grid == grid and (case.lat, case.lon) == grid_centre(grid) and case.address == "Xinghuo Lane 3"
 
 
 def test_a_refused_report_stays_until_discarded_and_a_lost_answer_stores_once(new_page, city, categories):  # noqa: F811

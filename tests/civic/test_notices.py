@@ -1,15 +1,17 @@
 """civic.notices: rendering per recipient language, channels, deduplication, delivery on commit,
 at-most-once sending (also under a crash and under concurrency), retries, the sweep and the admin."""
 
+import itertools
 import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -17,6 +19,8 @@ from django.utils.translation import gettext_lazy
 from civic.models import Notice
 from civic.notices import (
     NoticeDeliveryError,
+    channels_sql,
+    default_channels,
     notice_deliver,
     notice_mark_read,
     notice_queue,
@@ -144,6 +148,49 @@ def test_default_channels_follow_the_addresses_the_recipient_has(no_tasks, reach
 
     silent = UserFactory(username="silent")
     assert [n.channel for n in queue(silent)] == ["in_app"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("off", "expected"), [
+    ((), ["in_app", "email", "sms"]),
+    (("notify_sms",), ["in_app", "email"]),
+    (("notify_email", "notify_in_app"), ["sms"]),
+    (("notify_in_app", "notify_email", "notify_sms"), []),
+])
+def test_default_channels_follow_the_recipients_preferences(no_tasks, reachable, off, expected):
+    for field in off:
+        setattr(reachable, field, False)
+    reachable.save()
+    assert [n.channel for n in queue(reachable)] == expected
+    assert sorted(Notice.objects.values_list("channel", flat=True)) == sorted(expected)
+
+
+@pytest.mark.django_db
+def test_a_caller_naming_the_channels_overrides_the_preferences(no_tasks, reachable):
+    """A verification code must arrive: its caller names the channels (portal.accounts.services)."""
+    reachable.notify_sms = reachable.notify_email = False
+    reachable.save()
+    assert {n.channel: n.status for n in queue(reachable, channels=["sms", "email"])} == {
+        "sms": Notice.Status.PENDING, "email": Notice.Status.PENDING}
+
+
+@pytest.mark.django_db
+def test_the_sql_rule_says_what_default_channels_says(reachable):
+    """channels_sql (set-based inserts: issues.sweep) and default_channels are one rule: checked over
+    every combination of preferences and addresses."""
+    users = []
+    for number, (in_app, email, sms, has_email, has_phone) in enumerate(itertools.product([True, False], repeat=5)):
+        users.append(UserFactory(username=f"combo{number}", notify_in_app=in_app, notify_email=email,
+                                 notify_sms=sms, email=f"c{number}@example.org" if has_email else "",
+                                 phone=f"139{number:08d}" if has_phone else None))
+    channels = " UNION ALL ".join(f"SELECT '{c}' AS channel" for c in Notice.Channel.values)
+    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT u.id, ch.channel FROM {table} u CROSS JOIN ({channels}) ch"
+                       f" WHERE u.username LIKE 'combo%%' AND {channels_sql('u', 'ch.channel')}")
+        from_sql = set(cursor.fetchall())
+    assert from_sql == {(user.pk, channel) for user in users for channel in default_channels(user)}
+    assert len(from_sql) > 20
 
 
 @pytest.mark.django_db

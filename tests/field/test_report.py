@@ -102,15 +102,31 @@ def test_without_a_fix_the_case_sits_at_the_picked_grids_centre(as_user, city, c
     assert (case.lat, case.lon) == (Decimal("40.825000"), Decimal("111.616666"))
 
 
-def test_a_fix_in_someone_elses_grid_asks_for_mine_then_keeps_the_fix(as_user, city, categories):
+def test_a_fix_in_someone_elses_grid_is_not_filed_in_mine(as_user, city, categories):
+    """The fix lies in the next grid: naming my own grid does not move the point into it (the review
+    found such reports stored in the named grid); without the fix, the report goes to my grid's centre."""
     client = as_user("worker")
     values = data(city, categories, at="A1g2")
     response = client.post(URL, values, headers=EN)
     assert_refused(response, "grid", "This place lies outside the grids you report in: pick one of yours.")
+    response = client.post(URL, {**values, "grid": city.nodes["A1g1"].pk}, headers=EN)
+    html = assert_refused(response, "grid", "The location lies more than 50 m outside this grid.")
+    assert "小区门口垃圾堆积" in html  # what was typed stays
     assert Case.objects.count() == 0
-    assert client.post(URL, {**values, "grid": city.nodes["A1g1"].pk}).status_code == 302
+    response = client.post(URL, {**values, "grid": city.nodes["A1g1"].pk, "lat": "", "lon": ""})
+    assert response.status_code == 302
     case = Case.objects.get()
-    assert case.grid == city.nodes["A1g1"] and case.lat == Decimal(values["lat"])
+    assert case.grid == city.nodes["A1g1"] and (case.lat, case.lon) == (Decimal("40.825000"), Decimal("111.616666"))
+
+
+def test_a_fix_just_across_my_grids_edge_is_kept(as_user, city, categories):
+    """GPS error near a boundary: 20 m into the next grid is within REPORT_GRID_TOLERANCE_M of mine."""
+    grid = city.nodes["A1g1"]
+    lat = grid.max_lat + 20 / 111_195
+    values = data(city, categories, lat=f"{lat:.6f}", grid=grid.pk)
+    assert as_user("worker").post(URL, values).status_code == 302
+    case = Case.objects.get()
+    assert case.grid == grid and case.lat == Decimal(f"{lat:.6f}")
 
 
 def test_a_fix_outside_every_grid(as_user, city, categories):

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import get_perms
 
+from civic.errors import AlreadyDone
 from grid import services
 from grid.models import Household, Place, PlaceKind, Role, Visit, VisitOutcome
 from grid.roles import ROLE_PERMISSIONS
@@ -387,9 +388,13 @@ def test_api_records_a_visit_sent_twice_with_one_idempotency_key_once(city):
     client, key = api_client(city.users["worker"]), str(uuid.uuid4())
     body = {"household": city.households["A1g1"].pk, "outcome": "all_well"}
     first = client.post(VISITS, body, format="json", headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.content
+    assert "Idempotent-Replayed" not in first
+    # Answered like a resent case report: 200, the first visit, and the header that says so.
     again = client.post(VISITS, body, format="json", headers={"Idempotency-Key": key})
-    assert first.status_code == again.status_code == 201, again.content
-    assert again.json()["id"] == first.json()["id"] and Visit.objects.count() == 1
+    assert again.status_code == 200, again.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and Visit.objects.count() == 1
     assert client.post(VISITS, body, format="json").status_code == 201  # no key: a visit each time
     assert Visit.objects.count() == 2
 
@@ -493,9 +498,10 @@ def test_a_client_key_records_one_visit_per_visitor(city):
     target, key = Household.objects.get(grid=city.nodes["A1g1"]), uuid.uuid4()
     worker, director = city.users["worker"], city.users["director"]
     first = services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
-    again = services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
+    with pytest.raises(AlreadyDone) as again:
+        services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
     theirs = services.visit_record(actor=director, household=target, outcome=VisitOutcome.ALL_WELL, client_key=key)
-    assert again == first and theirs != first
+    assert again.value.instance == first and theirs != first
     services.visit_record(actor=worker, household=target, outcome=VisitOutcome.ALL_WELL)
     assert Visit.objects.count() == 3
 

@@ -3,18 +3,23 @@ report leaves nothing behind (no half case, no orphan photo, no notice sent)."""
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from io import BytesIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone, translation
 from PIL import Image
 
 from civic.models import Notice
 from civic.workcal import add_working_time
+from grid.geo import contains
 from grid.models import Level
+from grid.selectors import grid_centre
 from issues import services
 from issues.models import Case, CaseEvent, CasePhoto, Category, Priority, ReporterKind, Status
 from tests.issues.helpers import (
@@ -163,6 +168,107 @@ def test_staff_reporting_outside_their_scope_is_refused(city, categories, settin
         report(city, categories["sanitation"], actor=city.users[user_key], grid=grid, photos=[jpeg_upload()])
     assert row_counts() == before
     assert files_under(settings.MEDIA_ROOT) == []
+
+
+#
+# A grid named with the point
+#
+
+# Metres per degree of latitude (grid.geo's sphere): A1g1 ends at latitude 40.85, where A1g2 begins.
+_M_PER_DEGREE = 6_371_008.8 * 3.141592653589793 / 180
+
+
+def _north_of_a1g1(city, metres: float) -> tuple[float, float]:
+    """A point `metres` north of grid A1g1's northern edge, inside A1g2."""
+    grid = city.nodes["A1g1"]
+    return grid.max_lat + metres / _M_PER_DEGREE, (grid.min_lon + grid.max_lon) / 2
+
+
+@pytest.mark.parametrize(
+    ("user_key", "at", "named"),
+    [
+        ("citizen", (0.0, 0.0), "B1g1"),  # the review's report: a point far from the city, another office's grid
+        ("citizen", "A1g1", "B1g1"),  # a point in one street office, the grid of another
+        ("worker", "A1g2", "A1g1"),  # a grid worker naming their own grid for a point in the next one
+    ],
+)
+def test_a_grid_sent_with_a_point_must_contain_it(city, categories, settings, user_key, at, named):
+    lat, lon = at if isinstance(at, tuple) else point_in(city.nodes[at])
+    before = row_counts()
+    with pytest.raises(ValidationError) as error, translation.override("en"):
+        services.case_report(actor=city.users[user_key], category=categories["sanitation"], description="垃圾",
+                             lat=lat, lon=lon, grid=city.nodes[named], photos=[jpeg_upload()])
+    assert error.value.message_dict == {"grid": ["The location lies more than 50 m outside this grid."]}
+    assert row_counts() == before
+    assert files_under(settings.MEDIA_ROOT) == []
+
+
+@pytest.mark.parametrize(("metres", "tolerance", "accepted"), [(30, 50, True), (80, 50, False), (80, 100, True)])
+def test_a_point_just_across_the_grids_edge_is_within_the_tolerance(city, categories, settings, metres, tolerance,
+                                                                     accepted):
+    settings.REPORT_GRID_TOLERANCE_M = tolerance
+    lat, lon = _north_of_a1g1(city, metres)
+    arguments = dict(actor=city.users["worker"], category=categories["sanitation"], description="垃圾", lat=lat,
+                     lon=lon, grid=city.nodes["A1g1"])
+    if not accepted:
+        with pytest.raises(ValidationError, match=f"more than {tolerance} m outside"), translation.override("en"):
+            services.case_report(**arguments)
+        return
+    case = services.case_report(**arguments)
+    assert case.grid == city.nodes["A1g1"] and case.lat == Decimal(f"{lat:.6f}")
+
+
+def test_the_grids_own_centre_stands_for_a_report_without_a_fix(city, categories):
+    # A concave grid: the middle of its bounding box lies outside its shape, in the notch.
+    grid = city.nodes["A1g1"]
+    lon0, lat0, lon1, lat1 = grid.min_lon, grid.min_lat, grid.max_lon, grid.max_lat
+    mid_lon, mid_lat = (lon0 + lon1) / 2, (lat0 + lat1) / 2
+    grid.boundary = {"type": "Polygon", "coordinates": [[
+        [lon0, lat0], [lon1, lat0], [lon1, lat1], [mid_lon + 0.001, lat1], [mid_lon + 0.001, mid_lat - 0.002],
+        [mid_lon - 0.001, mid_lat - 0.002], [mid_lon - 0.001, lat1], [lon0, lat1], [lon0, lat0],
+    ]]}
+    grid.save()
+    lat, lon = grid_centre(grid)
+    assert not contains(grid.boundary, lat, lon)
+    case = services.case_report(actor=city.users["worker"], category=categories["sanitation"], description="垃圾",
+                                lat=lat, lon=lon, grid=grid, address="星火巷 3 号")
+    assert case.grid == grid and (case.lat, case.lon) == (lat, lon)
+
+
+def test_naming_the_grid_costs_no_more_queries_than_locating_it(city, categories):
+    report(city, categories["sanitation"])  # the year's reference counter exists from here on
+
+    def count(**grid) -> int:
+        lat, lon = point_in(city.nodes["A1g1"])
+        with CaptureQueriesContext(connection) as queries:
+            services.case_report(actor=city.users["worker"], category=categories["sanitation"], description="垃圾",
+                                 lat=lat, lon=lon, **grid)
+        return len(queries)
+
+    located = count()
+    assert count(grid=city.nodes["A1g1"]) == located - 1  # the one locate() query is saved, nothing added
+
+
+#
+# Priority: staff only
+#
+
+
+@pytest.mark.parametrize("priority", [Priority.URGENT, Priority.NORMAL])
+def test_a_citizen_may_not_set_a_priority(city, categories, priority):
+    before = row_counts()
+    with pytest.raises(ValidationError) as error, translation.override("en"):
+        report(city, categories["sanitation"], actor=city.users["citizen"], priority=priority)
+    assert error.value.message_dict == {"priority": ["Only staff set a case's priority."]}
+    assert row_counts() == before
+    case = report(city, categories["sanitation"], actor=city.users["citizen"])
+    assert case.priority == categories["sanitation"].default_priority
+
+
+@pytest.mark.parametrize("user_key", ["worker", "director", "street"])
+def test_staff_set_a_priority(city, categories, user_key):
+    case = report(city, categories["sanitation"], actor=city.users[user_key], priority=Priority.URGENT)
+    assert Case.objects.get(pk=case.pk).priority == Priority.URGENT
 
 
 #

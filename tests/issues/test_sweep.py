@@ -218,6 +218,26 @@ def test_the_new_levels_staff_are_told_once(city, categories):
     assert Notice.objects.count() == before
 
 
+@pytest.mark.parametrize(("wanted", "told"), [
+    ({}, ["email", "in_app", "sms"]),
+    ({"notify_sms": False}, ["email", "in_app"]),
+    ({"notify_in_app": False, "notify_email": False}, ["sms"]),
+])
+def test_the_sweep_tells_each_recipient_on_the_channels_they_chose(city, categories, wanted, told):
+    """The set-based INSERT applies civic.notices' one rule (channels_sql): preferences and addresses."""
+    street = city.users["street"]
+    street.email, street.phone = "street@example.org", "13800000009"
+    for field, value in wanted.items():
+        setattr(street, field, value)
+    street.save()
+    make_overdue(report(city, categories["city-management"]))
+
+    escalate_overdue()
+
+    escalated = Notice.objects.filter(template="issues/case_escalated", recipient=street)
+    assert sorted(escalated.values_list("channel", flat=True)) == told
+
+
 def test_the_district_is_told_of_a_flag(city, categories):
     district = city.users["district"]
     district.email = "district@example.org"

@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from civic.models import Notice
+from civic.notices import default_channels
 from portal.models import Profile, VerificationCode
 
 pytestmark = pytest.mark.django_db
@@ -208,15 +209,16 @@ def test_password_reset_by_email_and_the_link_works_once(client):
 
 
 def test_profile_saves_preferences_and_language(client):
-    user = _citizen()
+    user = _citizen(email="prefs@example.cn")
     client.force_login(user, backend="portal.accounts.backends.PhoneOrEmailBackend")
     assert client.get("/accounts/profile/").status_code == 200
     response = client.post("/accounts/profile/", {"notify_email": "on", "language": "en"})
     assert response.status_code == 302
     assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
     user.refresh_from_db()
-    profile = user.portal_profile
-    assert user.language == "en" and profile.notify_email and not profile.notify_sms and not profile.notify_in_app
+    assert user.language == "en" and user.notify_email and not user.notify_sms and not user.notify_in_app
+    # What civic.notices reads from now on: e-mail only (the citizen has a phone too).
+    assert default_channels(user) == ["email"]
 
 
 def test_profile_needs_login(client):

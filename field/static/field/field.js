@@ -374,9 +374,15 @@
           fixLine.textContent = fmt(T.located, { accuracy: fix.accuracy, grid: grid.name });
           fixLine.className = "fix ok";
         } else {
-          el.grid.value = grids.length === 1 ? String(grids[0].id) : "";
+          // A point outside the grid a report names is refused by the server: outside the worker's
+          // grids the fix cannot stand for the report, which goes to the picked grid's centre with
+          // an address, as without a fix.
           fixLine.textContent = fmt(T.outside, { accuracy: fix.accuracy });
           fixLine.className = "fix warn";
+          fix = null;
+          el.lat.value = "";
+          el.lon.value = "";
+          el.grid.value = grids.length === 1 ? String(grids[0].id) : "";
         }
       }, noFix, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     }
