@@ -28,10 +28,11 @@ __all__ = [
 #
 
 
-def category_list() -> QuerySet:
-    """The categories a case may be reported in (any authenticated user may read them), with their
-    attributes."""
-    return Category.objects.filter(is_active=True).select_related("parent").prefetch_related("attributes")
+def category_list(*, with_attributes: bool = False) -> QuerySet:
+    """The categories a case may be reported in (any authenticated user may read them); with their
+    parent and attributes for the callers that show those (the API, Open311)."""
+    categories = Category.objects.filter(is_active=True)
+    return categories.select_related("parent").prefetch_related("attributes") if with_attributes else categories
 
 
 def category_descendant_ids(category: Category) -> list[int]:

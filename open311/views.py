@@ -94,14 +94,14 @@ def discovery(request, fmt):
 
 @endpoint("GET")
 def service_list(request, fmt):
-    categories = selectors.category_list().order_by("code")
+    categories = selectors.category_list(with_attributes=True).order_by("code")
     return render([service_of(category) for category in categories], fmt, root="services")
 
 
 def _service(code: str | None):
     if not code:
         raise Open311Error(400, _("service_code is required."))
-    category = selectors.category_list().filter(code=code).first()
+    category = selectors.category_list(with_attributes=True).filter(code=code).first()
     if category is None:
         raise Open311Error(404, _("service_code %(code)s not found.") % {"code": code})
     return category

@@ -58,7 +58,7 @@ class CategoryViewSet(ReadOnlyModelViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.category_list()
+        return selectors.category_list(with_attributes=True)
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
