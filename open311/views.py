@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from civic.api.idempotency import idempotency_key
 from issues import selectors, services
 from issues.models import CaseEvent
 from open311.mapping import CLOSED_STATUSES, request_of, service_definition_of, service_of, w3c
@@ -263,13 +264,10 @@ def _attributes(data) -> dict:
 
 
 def _client_key(request) -> uuid.UUID | None:
-    header = request.headers.get("Idempotency-Key")
-    if header is None:
-        return None
     try:
-        return uuid.UUID(header.strip().strip('"'))
-    except ValueError:
-        raise Open311Error(400, _("The Idempotency-Key header must be a UUID.")) from None
+        return idempotency_key(request)
+    except ValidationError as exc:
+        raise Open311Error(400, *exc.messages) from None
 
 
 def _create(request, fmt):

@@ -25,6 +25,13 @@ from partners.webhooks import event_types
 
 __all__ = ["ApiKeyAdmin", "ApiRequestAdmin", "PartnerAdmin", "WebhookAdmin", "WebhookDeliveryAdmin"]
 
+def shown_once(model_admin, request, obj, title, *, text: str, intro: str, usage: str = "") -> TemplateResponse:
+    """The page answering the creation of a key or a webhook: its secret text, this once."""
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "original": obj,
+               "title": title, "text": text, "intro": intro, "usage": usage}
+    return TemplateResponse(request, "admin/partners/shown_once.html", context)
+
+
 _KEY_COLUMNS = ["prefix", "name", "scopes", "node", "expires_at", "revoked_at", "last_used_at"]
 
 
@@ -117,9 +124,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         """The key's text, once: it is not kept, so this page is the only place it ever appears."""
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "key": obj,
-                   "text": request.partners_key_text, "title": _("API key created")}
-        return TemplateResponse(request, "admin/partners/apikey/created.html", context)
+        text = request.partners_key_text
+        return shown_once(self, request, obj, _("API key created"), text=text,
+                          intro=_("The new key for %(partner)s:") % {"partner": obj.partner.name},
+                          usage=_("Send it as the header Authorization: Api-Key %(key)s") % {"key": text})
 
     @admin.display(description=_("scopes"))
     def scope_list(self, key):
@@ -207,9 +215,8 @@ class WebhookAdmin(admin.ModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         """The signing secret, shown here once for the partner to set up its receiver."""
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "webhook": obj,
-                   "secret": request.partners_webhook_secret, "title": _("Webhook created")}
-        return TemplateResponse(request, "admin/partners/webhook/created.html", context)
+        return shown_once(self, request, obj, _("Webhook created"), text=request.partners_webhook_secret,
+                          intro=_("Deliveries to %(url)s are signed with this secret:") % {"url": obj.url})
 
     @admin.display(description=_("events"))
     def event_list(self, webhook):

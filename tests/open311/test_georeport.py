@@ -442,3 +442,9 @@ def test_one_request(client, cases, fmt):
 def test_tokens_never_exist_since_every_service_is_realtime(client, db, fmt):
     (description,) = errors_of(client.get(f"{V2}/tokens/12345.{fmt}"), fmt, 404)
     assert "12345" in description
+
+
+def test_a_malformed_idempotency_key_is_400(client, city, attributes, key):
+    response = client.post(f"{V2}/requests.json", valid(city, key), headers={"Idempotency-Key": "again"})
+    errors_of(response, "json", 400)
+    assert not Case.objects.exists()
