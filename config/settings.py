@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "guardian",
     "treebeard",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "civic",
     "grid",
     "partners",
@@ -69,6 +72,12 @@ MIDDLEWARE = [
     "civic.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff second factor: django-otp marks a session that gave its code; ours keeps the staff areas
+    # (STAFF_2FA_AREAS) closed to one that has not, for those who need it.
+    "django_otp.middleware.OTPMiddleware",
+    "civic.twofactor.middleware.SecondFactorMiddleware",
+    # Writes the request's views of unmasked ID numbers to the audit log, one row per kind.
+    "civic.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out login attempt into the lockout page.
@@ -137,6 +146,12 @@ CELERY_BEAT_SCHEDULE = {
     # within a minute of its deadline. A tick not started within 50 s is dropped: the next one does its work.
     "escalate-overdue-cases": {
         "task": "issues.tasks.escalate_overdue_cases", "schedule": crontab(minute="*"), "options": {"expires": 50},
+    },
+    # Retention (issues.retention): every night at 03:30, the personal data of cases over for
+    # CASE_RETENTION_DAYS goes. A night missed is caught up by the next one.
+    "anonymise-closed-cases": {
+        "task": "issues.tasks.anonymise_closed_cases", "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
     },
 }
 
@@ -216,8 +231,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploads (case photos) are never served from MEDIA_URL: only views that check access send them
+# (civic.protected_media). PROTECTED_MEDIA_SERVER lets the web server in front send the bytes:
+# "nginx" (X-Accel-Redirect to PROTECTED_MEDIA_PREFIX, an internal location aliased to MEDIA_ROOT),
+# "apache" (X-Sendfile with the file's path), or "" (Django streams the file).
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+PROTECTED_MEDIA_SERVER = env("PROTECTED_MEDIA_SERVER", default="")
+if PROTECTED_MEDIA_SERVER not in ("", "nginx", "apache"):
+    raise ImproperlyConfigured('PROTECTED_MEDIA_SERVER must be "nginx", "apache" or empty.')
+PROTECTED_MEDIA_PREFIX = env("PROTECTED_MEDIA_PREFIX", default="/protected-media/").rstrip("/") + "/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -331,6 +354,36 @@ PHOTO_DISPLAY_SIZE = 1280  # the display copy's long side, in pixels
 # A phone's GPS fix is often 10-30 m off, so a worker standing at the edge of their grid may read as
 # just across it; further out, the point is in someone else's grid and the report is refused.
 REPORT_GRID_TOLERANCE_M = env.float("REPORT_GRID_TOLERANCE_M", default=50.0)
+# While reporting, open cases of the same category within this distance are offered as possible duplicates.
+CASE_DUPLICATE_RADIUS_M = env.int("CASE_DUPLICATE_RADIUS_M", default=200)
+
+# --- Residents' data and account security ------------------------------------------------------
+
+# The key of the ID-number look-up hash (grid.idnumbers.id_number_hash). Without it, a key derived from
+# SECRET_KEY; set it apart so that SECRET_KEY can be rotated, and run `manage.py rehash_id_numbers` after
+# changing either.
+ID_NUMBER_HASH_KEY = env("ID_NUMBER_HASH_KEY", default="") or SECRET_KEY
+# ID numbers one user may set or change per hour (new residents included), whatever the outcome.
+ID_NUMBER_CHANGES_PER_HOUR = env.int("ID_NUMBER_CHANGES_PER_HOUR", default=60)
+# One-time codes (sign-up, resend, phone password reset): requests per phone number or e-mail address,
+# and per client address, within the window. Behind carrier-grade NAT many citizens share an address.
+CODE_REQUESTS_PER_ADDRESS = env.int("CODE_REQUESTS_PER_ADDRESS", default=3)
+CODE_REQUESTS_PER_CLIENT = env.int("CODE_REQUESTS_PER_CLIENT", default=3)
+CODE_REQUESTS_WINDOW = timedelta(minutes=env.int("CODE_REQUESTS_WINDOW_MINUTES", default=15))
+
+# Days a case that is over (closed, rejected, a duplicate) keeps its reporter, free text and original
+# photos after its last change; then the nightly retention task removes them (issues.retention).
+CASE_RETENTION_DAYS = env.int("CASE_RETENTION_DAYS", default=730)
+
+# Staff two-factor authentication (civic.twofactor): with this on, superusers and staff posted at a
+# street office or above must give a code from an authenticator app (or a recovery code) after their
+# password; anyone who set one up is asked for it anyway. Off by default: the demo accounts log in with
+# their password alone.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+# Where it is asked for: path prefix → the area's code page (None: the API, where such a session is
+# simply not signed in; token clients send the code with the password).
+STAFF_2FA_AREAS = {"/admin/": "admin_2fa", "/field/": "field:2fa", "/api/": None}
+OTP_TOTP_ISSUER = "Civic"
 
 # --- Portal maps (portal.cases) -----------------------------------------------------------------
 

@@ -1,10 +1,9 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from civic.health import healthz
+from civic.twofactor.views import SecondFactorView
 
 api_v1 = [
     path("auth/", include("civic.api.urls")),
@@ -16,6 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/2fa/", SecondFactorView.as_view(), name="admin_2fa"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -23,4 +23,5 @@ urlpatterns = [
     path("field/", include("field.urls")),
     path("open311/v2/", include("open311.urls")),
     path("", include("portal.urls")),
-] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+]
+# No static() for MEDIA_URL: uploads are served only by views that check access (civic.protected_media).

@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from civic.twofactor.views import SecondFactorView
 from field import views
 from field.selectors import VISIT_TARGETS
 
@@ -24,6 +25,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("2fa/", SecondFactorView.as_view(template_name="field/second_factor.html", login_url="field:login",
+                                          default_next="field:home"), name="2fa"),
     path("report/", views.report, name="report"),
     path("cases/<int:pk>/", views.case_page, name="case"),
     path("patrol/", views.patrol, name="patrol"),

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from civic.errors import AlreadyDone
 from civic.forms import add_service_errors
+from civic.twofactor.middleware import second_factor_exempt
 from field.access import field_staff_required
 from field.forms import ACTIONS, ActionForm, FieldLoginForm, ReportForm, VisitForm
 from field.selectors import cases_to_verify, open_cases, patrol_grids, report_grid_options, visit_targets
@@ -30,7 +31,7 @@ from grid.selectors import patrol_list
 from issues import services
 from issues.forms import RESELECT_PHOTOS, transition_apply, transition_forms, transition_ids
 from issues.models import Case
-from issues.selectors import case_detail
+from issues.selectors import case_detail, case_view
 
 __all__ = ["LoginView", "LogoutView", "case_page", "home", "manifest", "patrol", "report", "service_worker", "visit"]
 
@@ -112,27 +113,10 @@ def case_page(request, pk):
         stale = outcome == "stale"
         case = case_detail(user=request.user).get(pk=case.pk)
     actions = _actions(request.user, case, bound)
-    context = {"case": case, "stale": stale, "events": _timeline(request.user, case), "actions": actions,
-               "refused": _refused(bound, actions)}
+    context = {"case": case, "stale": stale, "events": case_view(user=request.user, case=case).timeline(),
+               "actions": actions, "refused": _refused(bound, actions)}
     status = 409 if stale else (400 if bound is not None and bound.errors else 200)
     return render(request, "field/case.html", context, status=status)
-
-
-def _timeline(user, case: Case) -> list[dict]:
-    photos = list(case.photos.all())
-    return [
-        {"event": event, "who": _who(user, case, event), "photos": [p for p in photos if p.event_id == event.pk]}
-        for event in case.events.all()
-    ]
-
-
-def _who(user, case: Case, event) -> str:
-    """The actor's name, except a reporter who asked not to be shown (as in the API)."""
-    if event.actor is None:
-        return ""
-    if event.actor_id == case.reporter_id and not case.reporter_public and user.pk != case.reporter_id:
-        return _("the reporter")
-    return event.actor.get_full_name() or event.actor.get_username()
 
 
 def _refused(bound: ActionForm | None, actions: list[dict]) -> list[str]:
@@ -210,6 +194,7 @@ def _patrol_url(grid: str) -> str:
 #
 
 
+@second_factor_exempt  # no data, and the browser fetches it for the login page too
 def manifest(request):
     home_url = reverse("field:home")
     icons = [
@@ -237,6 +222,7 @@ def _shell_version(assets: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+@second_factor_exempt  # the code itself keeps no page that answered with a redirect
 def service_worker(request):
     """Served from /field/ so that its scope is the whole app; never cached, so updates reach phones."""
     assets = [static(path) for path in SHELL_ASSETS]

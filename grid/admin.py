@@ -2,20 +2,40 @@
 querysets, object checks, foreign-key choices and list filters; saves go through grid.services."""
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from guardian.admin import GuardedModelAdminMixin
 
 from civic.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from civic.ratelimit import RateLimited
 from grid import services
+from grid.grants_admin import AuditedGrantsMixin
 from grid.idnumbers import mask_id_number
-from grid.models import Building, Department, Estate, GridNode, Household, Level, Place, Post, Resident, Visit
+from grid.models import (
+    Building,
+    Department,
+    DuplicateRegistration,
+    Estate,
+    GridNode,
+    Household,
+    Level,
+    Place,
+    Post,
+    Resident,
+    Visit,
+)
 from grid.permissions import can, grant_paths, has_any_grant, rule_for, scope, scope_by_codename, subtree_q
-from grid.selectors import node_ancestors, with_household_counts
+from grid.selectors import (
+    duplicate_registration_list,
+    id_number_holder,
+    node_ancestors,
+    shown_id_number,
+    with_household_counts,
+)
 
 __all__ = ["ScopedAdmin", "ScopedRelatedFieldListFilter"]
 
@@ -141,7 +161,7 @@ class NodeCreateForm(forms.ModelForm):
 
 
 @admin.register(GridNode)
-class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
+class GridNodeAdmin(AuditedGrantsMixin, ScopedAdmin):
     list_display = ["indented_name", "level", "code", "children", "household_count"]
     list_filter = [NodeParentFilter, "level"]
     search_fields = ["name", "code"]
@@ -188,23 +208,6 @@ class GridNodeAdmin(GuardedModelAdminMixin, ScopedAdmin):
             if node.numchild:
                 protected = [*protected, _("%(node)s has %(n)d child nodes") % {"node": node, "n": node.numchild}]
         return deleted, counts, perms_needed, protected
-
-    # Explicit grants (e.g. unmasked ID numbers) are a superuser's decision, never self-service:
-    # the overview and both pages that write grants are closed to everyone else.
-    def obj_perms_manage_view(self, request, object_pk):
-        if not request.user.is_superuser:
-            raise PermissionDenied
-        return super().obj_perms_manage_view(request, object_pk)
-
-    def obj_perms_manage_user_view(self, request, object_pk, user_id):
-        if not request.user.is_superuser:
-            raise PermissionDenied
-        return super().obj_perms_manage_user_view(request, object_pk, user_id)
-
-    def obj_perms_manage_group_view(self, request, object_pk, group_id):
-        if not request.user.is_superuser:
-            raise PermissionDenied
-        return super().obj_perms_manage_group_view(request, object_pk, group_id)
 
     @admin.display(description=_("name"), ordering="path")
     def indented_name(self, node):
@@ -279,7 +282,8 @@ class PostAdmin(ScopedAdmin):
 
 
 class ResidentInlineForm(forms.ModelForm):
-    """Shows a masked ID number to users without view_personal_id; sending the mask back keeps the number."""
+    """Shows the ID number as the user may see it (grid.selectors.shown_id_number); sending a mask back
+    keeps the stored number. A number someone else holds is refused only when the user sees them."""
 
     user = None
 
@@ -289,14 +293,17 @@ class ResidentInlineForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.masked = bool(self.instance.pk) and not can(self.user, "view_personal_id", self.instance)
-        if self.masked:
-            self.initial["id_number"] = mask_id_number(self.instance.id_number)
+        self.shown = shown_id_number(viewer=self.user, resident=self.instance) if self.instance.pk else None
+        if self.shown is not None:
+            self.initial["id_number"] = self.shown
 
     def clean_id_number(self):
         value = self.cleaned_data["id_number"]
-        if self.masked and value == mask_id_number(self.instance.id_number):
+        if self.shown is not None and value == self.shown:
             return self.instance.id_number
+        holder = id_number_holder(value, exclude=self.instance)
+        if holder is not None and can(self.user, "view", holder):
+            raise ValidationError(_("A resident with this ID number is already registered."))
         return value
 
 
@@ -321,9 +328,7 @@ class ResidentInline(admin.TabularInline):
 
     @admin.display(description=_("ID card number"))
     def shown_id_number(self, resident):
-        if can(self.viewer, "view_personal_id", resident):
-            return resident.id_number
-        return mask_id_number(resident.id_number)
+        return shown_id_number(viewer=self.viewer, resident=resident)
 
     def has_view_permission(self, request, obj=None):
         return obj is None or can(request.user, "view", obj)
@@ -369,6 +374,27 @@ class HouseholdAdmin(GridRecordAdmin):
             raise PermissionDenied
         super().save_related(request, form, formsets, change)
 
+    def save_formset(self, request, form, formset, change):
+        # Through the services, like the API: ID numbers are rate-limited, checked and audited there.
+        residents = formset.save(commit=False)
+        for resident in formset.deleted_objects:
+            services.record_delete(actor=request.user, instance=resident)
+        for resident in residents:
+            services.resident_save(actor=request.user, resident=resident)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # What the forms could not check beforehand (the hourly limit, a number registered meanwhile)
+        # rolls the whole save back and comes back as a message.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RateLimited as exc:
+            message = _("Too many ID numbers set in the last hour: try again in %(minutes)d minutes.") % {
+                "minutes": exc.retry_after // 60 + 1}
+        except ValidationError as exc:
+            message = " ".join(exc.messages)
+        self.message_user(request, message, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
 
 @admin.register(Place)
 class PlaceAdmin(GridRecordAdmin):
@@ -395,3 +421,60 @@ class VisitAdmin(ReadOnlyAdminMixin, GridRecordAdmin):
     @admin.display(description=_("visited"))
     def target(self, visit):
         return str(visit.target)
+
+
+#
+# Duplicate registrations of one ID number
+#
+
+
+@admin.register(DuplicateRegistration)
+class DuplicateRegistrationAdmin(ScopedAdmin):
+    """Reviews for the staff who may change both households' registries; each is closed by saying what
+    was done, once one of the two registrations has been corrected or removed."""
+
+    list_display = ["created_at", "new_registration", "earlier_registration", "registered_by", "resolved_at"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    fields = ["new_registration", "earlier_registration", "registered_by", "created_at", "resolved_at",
+              "resolved_by", "resolution"]
+    readonly_fields = ["new_registration", "earlier_registration", "registered_by", "created_at", "resolved_at",
+                       "resolved_by"]
+    def get_queryset(self, request):
+        return duplicate_registration_list(user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "resolution"] if obj is not None and obj.resolved_at else self.readonly_fields
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @staticmethod
+    def _registration(resident):
+        if resident is None:
+            return _("(removed)")
+        household = resident.household
+        return format_html('<a href="{}">{} · {}</a> · {}', reverse("admin:grid_household_change", args=[household.pk]),
+                           household.grid.name, household.address,
+                           # Always masked here: the household's own page shows it whole to whoever may see it.
+                           f"{resident.name} {mask_id_number(resident.id_number)}")
+
+    @admin.display(description=_("new registration"))
+    def new_registration(self, review):
+        return self._registration(review.resident)
+
+    @admin.display(description=_("earlier registration"))
+    def earlier_registration(self, review):
+        return self._registration(review.original)
+
+    def save_model(self, request, obj, form, change):
+        services.duplicate_registration_resolve(actor=request.user, review=obj, resolution=obj.resolution)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())

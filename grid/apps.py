@@ -15,7 +15,18 @@ class GridConfig(AppConfig):
 
     def ready(self):
         from grid import permissions
-        from grid.models import Building, Department, Estate, GridNode, Household, Place, Post, Resident, Visit
+        from grid.models import (
+            Building,
+            Department,
+            DuplicateRegistration,
+            Estate,
+            GridNode,
+            Household,
+            Place,
+            Post,
+            Resident,
+            Visit,
+        )
 
         crud = ("view", "add", "change", "delete")
         registry = {"view": "view_registry", "add": "change_registry", "change": "change_registry",
@@ -34,6 +45,18 @@ class GridConfig(AppConfig):
             permissions.register(model, lookup="grid_path", actions=registry, object_path=_record_path)
         permissions.register(Building, lookup="estate__grid_path", actions=registry)
         permissions.register(Resident, lookup="household__grid_path", actions=registry)
+        # A duplicate registration is reviewed by staff who may change the registry of both households.
+        permissions.register(
+            DuplicateRegistration, lookup="resident__household__grid_path", also=("original__household__grid_path",),
+            actions={"view": "change_registry", "change": "change_registry"},
+        )
+        # Staff posted at a street office or above (department staff included: they read a whole
+        # district) need a second factor when STAFF_2FA_REQUIRED is on.
+        from civic.twofactor import register_requirement
+        from grid.models import Level
+        from grid.selectors import posted_at_or_above
+
+        register_requirement(lambda user: posted_at_or_above(user, Level.STREET_OFFICE))
         # Visits are recorded, never edited: they have no change or delete action.
         permissions.register(
             Visit, lookup="grid_path", actions={"view": "view_registry", "add": "record_visit"},

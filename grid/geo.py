@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -13,9 +14,14 @@ from shapely.validation import explain_validity
 
 from civic.inputs import validate_json_input
 
-__all__ = ["bbox_of", "contains", "distance_m", "rectangle", "validate_boundary"]
+__all__ = [
+    "EARTH_RADIUS_M", "METRES_PER_DEGREE", "Around", "bbox_of", "contains", "distance_m", "distance_to_area_m",
+    "rectangle", "validate_boundary",
+]
 
 _KINDS = ("Polygon", "MultiPolygon")
+EARTH_RADIUS_M = 6_371_000
+METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180
 
 
 def validate_boundary(value) -> None:
@@ -53,11 +59,7 @@ def contains(boundary: dict, lat: float, lon: float) -> bool:
     return _prepared(json.dumps(boundary, sort_keys=True)).intersects(Point(lon, lat))
 
 
-# Metres per degree of latitude on the mean Earth sphere (radius 6,371,008.8 m).
-_METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
-
-
-def distance_m(boundary: dict, lat: float, lon: float) -> float:
+def distance_to_area_m(boundary: dict, lat: float, lon: float) -> float:
     """Metres from the point to the nearest edge of the area (0 inside or on it).
 
     Measured on a plane tangent at the point (longitudes scaled by cos(lat)): for the tens of metres
@@ -67,9 +69,9 @@ def distance_m(boundary: dict, lat: float, lon: float) -> float:
     prepared = _prepared(json.dumps(boundary, sort_keys=True))
     if prepared.intersects(Point(lon, lat)):
         return 0.0
-    x_scale = _METRES_PER_DEGREE * math.cos(math.radians(lat))
+    x_scale = METRES_PER_DEGREE * math.cos(math.radians(lat))
     local = affine_transform(
-        prepared.context, [x_scale, 0, 0, _METRES_PER_DEGREE, -x_scale * lon, -_METRES_PER_DEGREE * lat]
+        prepared.context, [x_scale, 0, 0, METRES_PER_DEGREE, -x_scale * lon, -METRES_PER_DEGREE * lat]
     )
     return local.distance(Point(0, 0))
 
@@ -78,3 +80,35 @@ def rectangle(min_lon: float, min_lat: float, max_lon: float, max_lat: float) ->
     """A GeoJSON Polygon for an axis-aligned box (demo and test grids are tiled boxes)."""
     ring = [[min_lon, min_lat], [max_lon, min_lat], [max_lon, max_lat], [min_lon, max_lat], [min_lon, min_lat]]
     return {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]}
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((phi2 - phi1) / 2) ** 2
+         + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class Around:
+    """A radius around a point, in the degrees a query compares: the half-sides of the box around it, and
+    how much a degree of longitude shrinks at this latitude (for an equirectangular distance, exact enough
+    over a few kilometres and plain arithmetic in any database)."""
+
+    lat: float
+    lon: float
+    radius_m: float
+
+    @property
+    def half_lat(self) -> float:
+        return self.radius_m / METRES_PER_DEGREE
+
+    @property
+    def lon_scale(self) -> float:
+        # Clamped so that a pole stays finite.
+        return max(math.cos(math.radians(self.lat)), 1e-6)
+
+    @property
+    def half_lon(self) -> float:
+        return min(self.half_lat / self.lon_scale, 180.0)

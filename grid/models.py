@@ -18,11 +18,12 @@ from treebeard.mp_tree import MP_Node
 
 from grid.fields import GridPathField
 from grid.geo import bbox_of, validate_boundary
-from grid.idnumbers import validate_id_number
+from grid.idnumbers import id_number_hash, validate_id_number
 
 __all__ = [
     "Building",
     "Department",
+    "DuplicateRegistration",
     "Estate",
     "GridNode",
     "GridNodeGroupObjectPermission",
@@ -313,6 +314,12 @@ class Resident(models.Model):
     )
     name = models.CharField(_("name"), max_length=50)
     id_number = models.CharField(_("ID card number"), max_length=18, validators=[validate_id_number])
+    # Every look-up by ID number goes through this keyed hash (grid.idnumbers.id_number_hash), kept
+    # in step with id_number by save(): no index of the numbers themselves exists to be read or probed.
+    id_number_hash = models.CharField(_("ID number look-up hash"), max_length=64, editable=False)
+    # A registration of a number another resident already holds, accepted and waiting for the review
+    # of staff who see both (DuplicateRegistration); the registrar is not told (see grid.services).
+    duplicate = models.BooleanField(_("duplicate registration under review"), default=False, editable=False)
     relation = models.CharField(_("relation to head"), max_length=20, blank=True)
     phone = models.CharField(_("phone number"), max_length=20, blank=True)
 
@@ -320,10 +327,53 @@ class Resident(models.Model):
         verbose_name = _("resident")
         verbose_name_plural = _("residents")
         ordering = ["household", "id"]
-        constraints = [models.UniqueConstraint(fields=["id_number"], name="grid_resident_id_number")]
+        constraints = [
+            # One registration per ID number, besides those under review.
+            models.UniqueConstraint(fields=["id_number_hash"], condition=models.Q(duplicate=False),
+                                    name="grid_resident_id_number_once"),
+        ]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.id_number_hash = id_number_hash(self.id_number)
+        super().save(*args, **kwargs)
+
+
+class DuplicateRegistration(models.Model):
+    """An ID number registered a second time, by someone who cannot see the first registration.
+
+    The second registration is stored (flagged ``duplicate``) and this review is opened for the staff
+    whose grants cover both households: the registrar gets the same answer as for an unused number,
+    so the registry cannot be probed for numbers outside their grid.
+    """
+
+    resident = models.ForeignKey(
+        Resident, verbose_name=_("new registration"), on_delete=models.CASCADE, related_name="+",
+    )
+    original = models.ForeignKey(
+        Resident, verbose_name=_("earlier registration"), on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("registered by"), on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("resolved by"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    resolution = models.CharField(_("resolution"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("duplicate registration")
+        verbose_name_plural = _("duplicate registrations")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return _("Duplicate registration %(id)s") % {"id": self.pk}
 
 
 class PlaceKind(models.TextChoices):

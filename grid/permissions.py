@@ -42,6 +42,7 @@ __all__ = [
     "rule_for",
     "scope",
     "scope_by_codename",
+    "scope_q",
     "subtree_q",
     "use_grants",
 ]
@@ -64,6 +65,9 @@ class ScopeRule:
     # citizen and the cases they reported).
     owner: str | None = None
     owner_actions: frozenset[str] = frozenset()
+    # More paths the grant must cover as well, each unless empty: a row about two records (a duplicate
+    # registration of one ID number in two households) is for those who may see both.
+    also: tuple[str, ...] = ()
     # The model's table has an index per level on its path's prefix (see grid.fields.SubtreeLookup):
     # subtree tests are then equalities on that prefix, which those indexes serve in any order.
     by_level_prefix: bool = False
@@ -82,10 +86,20 @@ class ScopeRule:
     def path_of(self, obj: Model) -> str:
         if self.object_path is not None:
             return self.object_path(obj)
-        value = obj
-        for part in self.lookup.split("__"):
-            value = getattr(value, part)
-        return value
+        return _follow(obj, self.lookup)
+
+    def also_paths_of(self, obj: Model) -> list[str]:
+        return [path for path in (_follow(obj, lookup) for lookup in self.also) if path is not None]
+
+
+def _follow(obj: Model, lookup: str):
+    """The value at the end of an ORM lookup path, or None where a nullable relation is empty."""
+    value = obj
+    for part in lookup.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value
 
 
 _RULES: dict[type[Model], ScopeRule] = {}
@@ -93,11 +107,11 @@ _RULES: dict[type[Model], ScopeRule] = {}
 
 def register(
     model: type[Model], *, lookup: str, actions: Mapping[str, str], object_path=None, owner=None, owner_actions=(),
-    by_level_prefix: bool = False,
+    by_level_prefix: bool = False, also: tuple[str, ...] = (),
 ) -> None:
     _RULES[model] = ScopeRule(
         lookup=lookup, actions=dict(actions), object_path=object_path, owner=owner,
-        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix,
+        owner_actions=frozenset(owner_actions), by_level_prefix=by_level_prefix, also=tuple(also),
     )
 
 
@@ -251,16 +265,41 @@ def scope_by_codename(queryset: QuerySet, user, codename: str) -> QuerySet:
     return _scoped(queryset, user, rule_for(queryset.model), codename, None)
 
 
-def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+def scope_q(model: type[Model], user, action: str = "view") -> Q | None:
+    """The condition scope() filters by, to combine with another one (e.g. "public, or in my scope"):
+    None means every row; a user without grants gets a condition that no row meets."""
+    rule = rule_for(model)
+    owner = rule.owner if action in rule.owner_actions else None
+    conditions = _conditions(user, rule, rule.actions[action], owner)
+    if conditions is None:
+        return None
+    return reduce(operator.or_, conditions) if conditions else Q(pk__in=[])
+
+
+def _conditions(user, rule: ScopeRule, codename: str, owner: str | None) -> list[Q] | None:
     paths = grant_paths(user, codename)
     if paths is None:
-        return queryset
-    conditions = [rule.subtree_q(path) for path in paths]
+        return None
+    conditions = [_covered_q(rule, paths)] if paths else []
     if owner and user.is_authenticated:
         conditions.append(Q(**{owner: user}))
+    return conditions
+
+
+def _scoped(queryset: QuerySet, user, rule: ScopeRule, codename: str, owner: str | None) -> QuerySet:
+    conditions = _conditions(user, rule, codename, owner)
+    if conditions is None:
+        return queryset
     if not conditions:
         return queryset.none()
     return queryset.filter(reduce(operator.or_, conditions))
+
+
+def _covered_q(rule: ScopeRule, paths: list[str]) -> Q:
+    covered = reduce(operator.or_, (rule.subtree_q(path) for path in paths))
+    for lookup in rule.also:
+        covered &= Q(**{f"{lookup}__isnull": True}) | path_prefix_q(lookup, paths)
+    return covered
 
 
 def can(user, action: str, obj: Model) -> bool:
@@ -271,7 +310,8 @@ def can(user, action: str, obj: Model) -> bool:
     if paths is None:
         return True
     path = rule.path_of(obj)
-    return bool(path) and any(is_within(path, granted) for granted in paths)
+    return bool(path) and all(any(is_within(p, granted) for granted in paths)
+                              for p in [path, *rule.also_paths_of(obj)])
 
 
 def require(user, action: str, obj: Model) -> None:

@@ -7,14 +7,30 @@ from decimal import Decimal
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Length, Substr
 
-from grid.geo import contains
-from grid.models import Department, GridNode, Household, Level, Place, Post, Visit, VisitOutcome
-from grid.permissions import path_prefix_q, scope, subtree_q
+from civic.audit import audit_view
+from grid.geo import Around, contains
+from grid.idnumbers import id_number_hash, mask_id_number
+from grid.models import (
+    Department,
+    DuplicateRegistration,
+    GridNode,
+    Household,
+    Level,
+    Place,
+    Post,
+    Resident,
+    Visit,
+    VisitOutcome,
+)
+from grid.permissions import can, path_prefix_q, scope, subtree_q
 
 __all__ = [
     "PatrolItem",
     "department_list",
+    "duplicate_registration_list",
+    "id_number_holder",
     "grid_centre",
+    "grid_paths_near",
     "household_list",
     "locate",
     "node_ancestors",
@@ -22,6 +38,8 @@ __all__ = [
     "patrol_list",
     "place_list",
     "post_list",
+    "posted_at_or_above",
+    "shown_id_number",
     "visit_list",
     "with_household_counts",
 ]
@@ -52,12 +70,48 @@ def post_list(*, user) -> QuerySet:
     return scope(Post.objects.select_related("user", "node", "department"), user)
 
 
+def posted_at_or_above(user, level: int) -> bool:
+    """Does the user hold a post at a node of `level` or higher (department staff: their department's node)?"""
+    return Post.objects.filter(user=user, node__level__lte=level).exists()
+
+
 def household_list(*, user) -> QuerySet:
     return scope(Household.objects.select_related("grid", "building__estate"), user).prefetch_related("residents")
 
 
 def place_list(*, user) -> QuerySet:
     return scope(Place.objects.select_related("grid"), user)
+
+
+#
+# ID numbers
+#
+
+
+def shown_id_number(*, viewer, resident: Resident) -> str:
+    """A resident's ID number as `viewer` may see it: whole with view_personal_id on the household's
+    grid (and then the view goes to the audit log), masked otherwise. Every API field, admin page and
+    form that shows an ID number asks here."""
+    if can(viewer, "view_personal_id", resident):
+        audit_view(actor=viewer, action="resident.id_number_viewed", target=resident)
+        return resident.id_number
+    return mask_id_number(resident.id_number)
+
+
+def id_number_holder(number: str, *, exclude: Resident | None = None) -> Resident | None:
+    """The registration that holds `number` (not one under review as a duplicate), found by its keyed hash."""
+    holders = Resident.objects.select_related("household").filter(id_number_hash=id_number_hash(number),
+                                                                   duplicate=False)
+    if exclude is not None and exclude.pk is not None:
+        holders = holders.exclude(pk=exclude.pk)
+    return holders.first()
+
+
+def duplicate_registration_list(*, user) -> QuerySet:
+    """Duplicate registrations whose two households the user's grants both cover, open ones first."""
+    return scope(DuplicateRegistration.objects.select_related(
+        "resident__household__grid", "original__household__grid", "registered_by", "resolved_by"), user,
+    ).order_by(F("resolved_at").desc(nulls_first=True), "-id")
 
 
 def grid_centre(node: GridNode) -> tuple[Decimal, Decimal] | tuple[None, None]:
@@ -82,6 +136,18 @@ def locate(lat: float | Decimal, lon: float | Decimal) -> GridNode | None:
         if contains(node.boundary, lat, lon):
             return node
     return None
+
+
+def grid_paths_near(around: Around) -> list[str]:
+    """Paths of the grids whose bounding box meets the box around the point: whatever lies in a grid
+    (a case, and its public point) can be near the point only if its grid is one of these. The bounding
+    boxes are indexed (grid_node_bbox)."""
+    lat, lon, half_lat, half_lon = around.lat, around.lon, around.half_lat, around.half_lon
+    return list(
+        GridNode.objects.filter(level=Level.GRID, min_lat__lte=lat + half_lat, max_lat__gte=lat - half_lat,
+                                min_lon__lte=lon + half_lon, max_lon__gte=lon - half_lon)
+        .values_list("path", flat=True)
+    )
 
 
 #

@@ -2,24 +2,42 @@
 through grid.permissions and runs in one transaction."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Length, Substr
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
+from civic.audit import audit_record
 from civic.errors import AlreadyDone
+from civic.notices import notice_queue
+from civic.ratelimit import ratelimit_hit
 from grid.fields import GridPathField
-from grid.models import CODE_DIGITS, GridNode, Household, Level, Place, Post, Resident, Visit
-from grid.permissions import forget_grants, is_within, require, subtree_q
+from grid.idnumbers import id_number_hash
+from grid.models import (
+    CODE_DIGITS,
+    DuplicateRegistration,
+    GridNode,
+    Household,
+    Level,
+    Place,
+    Post,
+    Resident,
+    Visit,
+)
+from grid.permissions import can, forget_grants, is_within, require, subtree_q
 from grid.roles import ROLE_PERMISSIONS
+from grid.selectors import id_number_holder
 
 __all__ = [
+    "duplicate_registration_resolve",
     "household_save",
     "node_check_placement",
     "node_create",
@@ -31,6 +49,8 @@ __all__ = [
     "posts_sync_grants",
     "record_delete",
     "record_save",
+    "resident_save",
+    "residents_rehash",
     "visit_record",
 ]
 
@@ -185,6 +205,7 @@ def post_create(*, actor, user, role: str, node: GridNode | None = None, departm
     for codename in ROLE_PERMISSIONS[role]:
         assign_perm(f"grid.{codename}", user, post.node)
     forget_grants(user)
+    _audit_post(actor, post, "grant.post_created", sorted(ROLE_PERMISSIONS[role]))
     return post
 
 
@@ -196,9 +217,20 @@ def post_delete(*, actor, post: Post) -> None:
     still_implied = set()
     for role in Post.objects.filter(user=user, node=node).values_list("role", flat=True):
         still_implied |= ROLE_PERMISSIONS[role]
-    for codename in ROLE_PERMISSIONS[post.role] - still_implied:
+    revoked = ROLE_PERMISSIONS[post.role] - still_implied
+    for codename in revoked:
         remove_perm(f"grid.{codename}", user, node)
     forget_grants(user)
+    _audit_post(actor, post, "grant.post_deleted", sorted(revoked))
+
+
+def _audit_post(actor, post: Post, action: str, codenames: list[str]) -> None:
+    audit_record(
+        actor=actor, action=action, target=post.user,
+        summary=f"{post.user} · {post.get_role_display()} · {post.node.name} ({post.node.code})",
+        detail={"post": post.pk, "role": post.role, "node": post.node_id, "department": post.department_id,
+                "permissions": codenames},
+    )
 
 
 #
@@ -206,25 +238,45 @@ def post_delete(*, actor, post: Post) -> None:
 #
 
 
-def _check_change(actor, instance: models.Model) -> None:
-    """Changing a record needs the grant where it is now and where it goes."""
+def _check_change(actor, instance: models.Model) -> models.Model:
+    """Changing a record needs the grant where it is now and where it goes; returns it as stored."""
     original = type(instance)._base_manager.get(pk=instance.pk)
     require(actor, "change", original)
+    return original
+
+
+def _changed_fields(original: models.Model | None, instance: models.Model) -> list[str]:
+    fields = [f for f in instance._meta.concrete_fields if not f.primary_key and f.editable]
+    return sorted(f.name for f in fields
+                  if original is None or getattr(original, f.attname) != getattr(instance, f.attname))
+
+
+# Registry records whose every change goes to the audit log: those about people.
+_AUDITED = {Household: "household", Resident: "resident"}
+
+
+def _audit_record_change(actor, instance: models.Model, verb: str, **detail) -> None:
+    noun = _AUDITED.get(type(instance))
+    if noun is not None:
+        audit_record(actor=actor, action=f"{noun}.{verb}", target=instance, summary=str(instance), detail=detail)
 
 
 @transaction.atomic
 def record_save(*, actor, instance: models.Model) -> models.Model:
-    if instance.pk is not None:
-        _check_change(actor, instance)
+    original = _check_change(actor, instance) if instance.pk is not None else None
     instance.full_clean()
     require(actor, "change" if instance.pk else "add", instance)
     instance.save()
+    _audit_record_change(actor, instance, "changed" if original else "created",
+                         fields=_changed_fields(original, instance))
     return instance
 
 
 @transaction.atomic
 def record_delete(*, actor, instance: models.Model) -> None:
     require(actor, "delete", instance)
+    detail = {"residents": list(instance.residents.values_list("pk", flat=True))} if type(instance) is Household else {}
+    _audit_record_change(actor, instance, "deleted", **detail)
     instance.delete()
 
 
@@ -235,7 +287,8 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
     if residents is None:
         return household
     keep = [r["id"] for r in residents if r.get("id")]
-    household.residents.exclude(pk__in=keep).delete()
+    for gone in household.residents.exclude(pk__in=keep):
+        record_delete(actor=actor, instance=gone)
     existing = {r.pk: r for r in household.residents.filter(pk__in=keep)}
     for data in residents:
         resident = existing.get(data.get("id")) or Resident(household=household)
@@ -244,9 +297,145 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
         for field, value in data.items():
             if field != "id":
                 setattr(resident, field, value)
-        resident.full_clean()
-        resident.save()
+        resident_save(actor=actor, resident=resident)
     return household
+
+
+#
+# Residents and their ID numbers
+#
+
+
+@transaction.atomic
+def resident_save(*, actor, resident: Resident) -> Resident:
+    """Save a resident of a household the actor may change.
+
+    A new or changed ID number counts against the actor's hourly limit (ID_NUMBER_CHANGES_PER_HOUR),
+    whatever comes of it (superusers, who see every registration, have none). A number another
+    resident already holds is refused only when the actor can see that other registration; otherwise
+    it is stored as a duplicate under review and the staff who see both households are told, while the
+    actor gets the answer an unused number gets — so the registry cannot be probed for the numbers of
+    people outside one's grid.
+    """
+    original = _check_change(actor, resident) if resident.pk is not None else None
+    require(actor, "change" if original else "add", resident)
+    resident.full_clean(validate_constraints=False)  # the number's uniqueness is decided below
+    number_changed = original is None or original.id_number != resident.id_number
+    duplicate_of = None
+    if number_changed and not actor.is_superuser:  # a superuser sees every registration: nothing to probe
+        ratelimit_hit("grid.id_number_change", str(actor.pk), limit=settings.ID_NUMBER_CHANGES_PER_HOUR,
+                      window=timedelta(hours=1), actor=actor)
+        duplicate_of = _store_number(actor, resident)
+        _close_reviews(actor, resident, _("The new registration's ID number was changed."))
+    else:
+        resident.save()
+    review = _review_open(actor, resident, duplicate_of) if duplicate_of is not None else None
+    _audit_record_change(actor, resident, "changed" if original else "created",
+                         fields=_changed_fields(original, resident), id_number_changed=number_changed,
+                         duplicate_registration=review.pk if review else None)
+    return resident
+
+
+@transaction.atomic
+def residents_rehash(*, batch: int = 2000) -> int:
+    """Recompute every look-up hash under the current key; returns how many changed. Under the old key
+    no number would be found again: run it right after changing the key, before the site takes writes."""
+    changed = []
+    for resident in Resident.objects.select_for_update().only("pk", "id_number", "id_number_hash").iterator(
+            chunk_size=batch):
+        digest = id_number_hash(resident.id_number)
+        if digest != resident.id_number_hash:
+            resident.id_number_hash = digest
+            changed.append(resident)
+    Resident.objects.bulk_update(changed, ["id_number_hash"], batch_size=batch)
+    if changed:
+        audit_record(actor=None, action="resident.rehashed", summary=f"{len(changed)} ID-number hashes recomputed")
+    return len(changed)
+
+
+def _store_number(actor, resident: Resident) -> Resident | None:
+    """Save `resident` with its new number; return the registration it duplicates (then it is flagged)."""
+    resident.duplicate = False
+    holder = id_number_holder(resident.id_number, exclude=resident)
+    if holder is None:
+        try:
+            with transaction.atomic():
+                resident.save()
+            return None
+        except IntegrityError:
+            # Registered meanwhile by a parallel request: the unique index decided, now look at who holds it.
+            holder = id_number_holder(resident.id_number, exclude=resident)
+            if holder is None:
+                raise
+    if can(actor, "view", holder):
+        raise ValidationError({"id_number": _("A resident with this ID number is already registered.")})
+    resident.duplicate = True
+    resident.save()
+    return holder
+
+
+def _close_reviews(actor, resident: Resident, resolution: str) -> None:
+    DuplicateRegistration.objects.filter(resident=resident, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=actor, resolution=resolution)
+
+
+def _covering_path(*paths: str) -> str:
+    """The path of the lowest node whose subtree holds every one of `paths`."""
+    common = paths[0]
+    for path in paths[1:]:
+        while not is_within(path, common):
+            common = common[:-GridNode.steplen]
+    return common
+
+
+def _reviewers(resident: Resident, original: Resident) -> set:
+    """Staff posted at the lowest node covering both households whose role lets them change the registry."""
+    covering = _covering_path(resident.household.grid_path, original.household.grid_path)
+    nodes = [covering[:end] for end in range(GridNode.steplen, len(covering) + 1, GridNode.steplen)]
+    roles = [role for role, codenames in ROLE_PERMISSIONS.items() if "change_registry" in codenames]
+    posts = (Post.objects.select_related("user", "node")
+             .filter(node__path__in=nodes, role__in=roles, user__is_active=True).order_by("-node__depth"))
+    deepest = None
+    users = set()
+    for post in posts:
+        if deepest is not None and post.node.depth != deepest:
+            break
+        deepest = post.node.depth
+        users.add(post.user)
+    return users
+
+
+def _review_open(actor, resident: Resident, original: Resident) -> DuplicateRegistration:
+    review = DuplicateRegistration.objects.create(resident=resident, original=original, registered_by=actor)
+    context = {"review": review.pk, "grid": resident.household.grid.name, "original_grid": original.household.grid.name}
+    for user in _reviewers(resident, original):
+        notice_queue(recipient=user, template="grid/duplicate_registration", context=context,
+                     dedupe_key=f"grid/duplicate_registration:{review.pk}:{user.pk}")
+    return review
+
+
+@transaction.atomic
+def duplicate_registration_resolve(*, actor, review: DuplicateRegistration, resolution: str) -> DuplicateRegistration:
+    """Close a review once one of the two registrations has been corrected or removed: the one left holds
+    the number as an ordinary registration."""
+    review = DuplicateRegistration.objects.select_for_update(of=("self",)).select_related(
+        "resident__household", "original__household").get(pk=review.pk)
+    require(actor, "change", review)
+    if review.resolved_at is not None:
+        raise ValidationError(_("This duplicate registration has already been resolved."))
+    if not (resolution or "").strip():
+        raise ValidationError({"resolution": _("Say what was done.")})
+    resident = review.resident
+    if resident.duplicate:
+        if id_number_holder(resident.id_number, exclude=resident) is not None:
+            raise ValidationError(_("Both registrations still hold this ID number: correct or remove one first."))
+        resident.duplicate = False
+        resident.save(update_fields=["duplicate"])
+    review.resolved_at, review.resolved_by, review.resolution = timezone.now(), actor, resolution.strip()
+    review.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+    audit_record(actor=actor, action="resident.duplicate_resolved", target=resident, summary=str(resident),
+                 detail={"duplicate_registration": review.pk, "resolution": review.resolution})
+    return review
 
 
 #
@@ -307,4 +496,7 @@ def posts_sync_grants() -> int:
             assign_perm(f"grid.{codename}", post.user, post.node)
             added += 1
         forget_grants(post.user)
+    if added:
+        audit_record(actor=None, action="grant.synced", summary=f"{added} grants added to existing posts",
+                     detail={"added": added})
     return added

@@ -19,6 +19,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -32,6 +33,7 @@ from grid.admin import ScopedAdmin
 from grid.models import Level
 from grid.permissions import can, has_any_grant
 from issues.models import OPEN_STATUSES, Case, CaseEvent, CasePhoto, Category, CategoryAttribute
+from issues.selectors import CaseView, case_view
 from issues.services import StaleVersion, case_transition
 from issues.workflow import TRANSITIONS
 
@@ -195,6 +197,26 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _person(user) -> str:
+    name = f"{user.last_name}{user.first_name}"  # Chinese order: surname first
+    return f"{name} ({user.get_username()})" if name else user.get_username()
+
+
+HIDDEN_REPORTER = _("the reporter (asked not to be shown)")
+
+
+class _ViewedFormSet(BaseInlineFormSet):
+    """Hands each row the viewer's CaseView (issues.selectors), so that the row's columns show only
+    what that viewer may see: an admin column is given the row and nothing of the request."""
+
+    case_view: CaseView | None = None
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.case_view = self.case_view
+        return form
+
+
 class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Rows of the case, shown to whoever may see the case; nobody adds, edits or deletes them here."""
 
@@ -202,12 +224,18 @@ class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = False
+    formset = _ViewedFormSet
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
 
     def has_view_permission(self, request, obj=None):
         return obj is None or can(request.user, "view", obj)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        view = case_view(user=request.user, case=obj) if obj is not None else None
+        return type(formset.__name__, (formset,), {"case_view": view})
 
 
 class CaseEventInline(_ReadOnlyInline):
@@ -225,31 +253,36 @@ class CaseEventInline(_ReadOnlyInline):
     def who(self, event):
         if event.actor_id is None:
             return gettext("system (overdue sweep)")
-        actor = event.actor
-        name = f"{actor.last_name}{actor.first_name}"  # Chinese order: surname first
-        return f"{name} ({actor.get_username()})" if name else actor.get_username()
+        actor = event.case_view.actor(event)
+        return _person(actor) if actor is not None else HIDDEN_REPORTER
 
     @admin.display(description=_("action"))
     def what(self, event):
-        labels = {"report": _("report"), "flag": _("flag to the command centre")}
-        transition = TRANSITIONS.get(event.action)
-        return str(transition.label if transition else labels.get(event.action, event.action))
+        return CaseView.label(event)
 
 
 class CasePhotoInline(_ReadOnlyInline):
     model = CasePhoto
-    fields = ["thumbnail", "kind", "uploaded_by", "uploaded_at"]
+    fields = ["thumbnail", "kind", "uploader", "uploaded_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("uploaded_by")
 
     @admin.display(description=_("photo"))
     def thumbnail(self, photo):
+        if not photo.case_view.may_open("display"):
+            return "—"
         return format_html(
             '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="{}" loading="lazy"'
             ' style="max-width:160px;max-height:120px"></a>',
-            photo.display.url, photo.display.url, photo.get_kind_display(),
+            photo.original_url if photo.case_view.may_open("original") else photo.display_url, photo.display_url,
+            photo.get_kind_display(),
         )
+
+    @admin.display(description=_("uploaded by"))
+    def uploader(self, photo):
+        user = photo.case_view.uploader(photo)
+        return _person(user) if user is not None else HIDDEN_REPORTER
 
 
 class TransitionCommentForm(forms.Form):
@@ -272,7 +305,7 @@ class CaseAdmin(ReadOnlyAdminMixin, ScopedAdmin):
         (_("Location"), {"fields": ["address", "grid", "location"]}),
         (_("Handling"), {"fields": ["handling_level", "handling_node", "handling_department", "assignee", "due",
                                     "escalation_count", "flagged_at", "dispatched_from_level", "duplicate_of"]}),
-        (_("Reported"), {"fields": ["reporter", "reporter_kind", "reporter_public", "created_at"]}),
+        (_("Reported"), {"fields": ["reported_by", "reporter_kind", "reporter_public", "created_at"]}),
         (_("Dates"), {"fields": ["updated_at", "resolved_at", "closed_at", "version"]}),
     ]
     readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
@@ -280,6 +313,23 @@ class CaseAdmin(ReadOnlyAdminMixin, ScopedAdmin):
     def has_handle_permission(self, request):
         """The actions are offered to whoever may handle cases somewhere; each case is checked again."""
         return self._holds(request, "handle")
+
+    #
+    # What of a case the viewer may see (issues.selectors.CaseView)
+    #
+
+    def get_object(self, request, object_id, from_field=None):
+        case = super().get_object(request, object_id, from_field)
+        if case is not None:
+            case.case_view = case_view(user=request.user, case=case)
+        return case
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Django lets any lookup on a model's own fields through the changelist's URL: ?reporter=<id> would
+        # list the cases a person reported, including those where they asked not to be shown.
+        if lookup.split("__")[0] in ("reporter", "reporter_id"):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     #
     # Columns and fields
@@ -301,6 +351,11 @@ class CaseAdmin(ReadOnlyAdminMixin, ScopedAdmin):
             return format_html('<span class="overdue" style="color:#ba2121;font-weight:bold">⚠ {} ({}{})</span>',
                                when, gettext("overdue"), flagged)
         return when
+
+    @admin.display(description=_("reporter"))
+    def reported_by(self, case):
+        reporter = case.case_view.reporter
+        return _person(reporter) if reporter is not None else HIDDEN_REPORTER
 
     @admin.display(description=_("map"))
     def location(self, case):

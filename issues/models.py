@@ -4,10 +4,15 @@ The closed loop of Chinese grid management — collect → register → dispatch
 verify on site → close — is the state machine in issues.workflow; this module only stores it.
 """
 
+from pathlib import PurePosixPath
+from uuid import uuid4
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Substr
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -15,7 +20,16 @@ from grid.fields import GridPathField
 from grid.models import Department, GridNode, Level
 
 __all__ = [
-    "Case", "CaseEvent", "CasePhoto", "CaseSequence", "Category", "CategoryAttribute", "Priority", "ReporterKind",
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "Case",
+    "CaseEvent",
+    "CasePhoto",
+    "CaseSequence",
+    "Category",
+    "CategoryAttribute",
+    "Priority",
+    "ReporterKind",
     "Status",
 ]
 
@@ -153,6 +167,8 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (
     Status.REPORTED, Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.RETURNED, Status.REOPENED,
 )
+# Statuses a case never leaves: its personal data is anonymised some time after (issues.retention).
+FINAL_STATUSES = (Status.CLOSED, Status.REJECTED, Status.DUPLICATE)
 
 
 class ReporterKind(models.TextChoices):
@@ -245,6 +261,8 @@ class Case(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # When the retention task removed the reporter, the free text and the original photos (issues.retention).
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case")
@@ -265,6 +283,11 @@ class Case(models.Model):
                            condition=models.Q(status__in=OPEN_STATUSES)) for level in _SCOPE_LEVELS],
             models.Index(fields=["grid_path", "due_at"], name="issues_case_grid_open_due",
                          condition=models.Q(status__in=OPEN_STATUSES)),
+            # The retention task reads only final cases still holding personal data, by their last change.
+            models.Index(
+                fields=["updated_at"], name="issues_case_retention",
+                condition=models.Q(status__in=FINAL_STATUSES, anonymised_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(handling_level__gte=Level.DISTRICT,
@@ -283,9 +306,22 @@ class Case(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        from django.utils import timezone
-
         return self.status in OPEN_STATUSES and self.due_at is not None and self.due_at < timezone.now()
+
+
+def _random_name(folder: str, filename: str) -> str:
+    """cases/<year>/<month>/<folder>/<32 random hex digits>.<ext>: a name nobody can guess, so that no
+    photo is found by trying names should the files ever be reachable around the access check."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    return f"cases/{timezone.now():%Y/%m}/{folder}{uuid4().hex}{suffix}"
+
+
+def photo_original_name(instance, filename: str) -> str:
+    return _random_name("", filename)
+
+
+def photo_display_name(instance, filename: str) -> str:
+    return _random_name("display/", filename)
 
 
 class CasePhoto(models.Model):
@@ -298,8 +334,9 @@ class CasePhoto(models.Model):
     event = models.ForeignKey("CaseEvent", verbose_name=_("event"), on_delete=models.CASCADE, null=True,
                               blank=True, related_name="photos")
     kind = models.CharField(_("kind"), max_length=10, choices=KINDS, default=KIND_REPORT)
-    image = models.ImageField(_("image"), upload_to="cases/%Y/%m/")
-    display = models.ImageField(_("display image"), upload_to="cases/%Y/%m/display/")
+    # Served only through the photo view (issues.api.views.CasePhotoFileView), which applies the case's rules.
+    image = models.ImageField(_("image"), upload_to=photo_original_name)
+    display = models.ImageField(_("display image"), upload_to=photo_display_name)
     width = models.PositiveIntegerField(_("width"))
     height = models.PositiveIntegerField(_("height"))
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -312,6 +349,21 @@ class CasePhoto(models.Model):
 
     def __str__(self):
         return self.image.name
+
+    def file(self, variant: str):
+        """The stored copy: "display" (at most PHOTO_DISPLAY_SIZE px) or "original"."""
+        return self.display if variant == "display" else self.image
+
+    def url(self, variant: str) -> str:
+        return reverse("case-photo", kwargs={"id": self.pk, "variant": variant})
+
+    @property
+    def display_url(self) -> str:
+        return self.url("display")
+
+    @property
+    def original_url(self) -> str:
+        return self.url("original")
 
 
 class CaseEvent(models.Model):

@@ -22,7 +22,7 @@ from civic.errors import AlreadyDone, ConflictError
 from civic.images import process_photo
 from civic.notices import notice_queue
 from civic.workcal import add_working_time
-from grid.geo import distance_m
+from grid.geo import distance_to_area_m
 from grid.models import Department, GridNode, Level, Post, Role
 from grid.permissions import can, grant_paths, is_within
 from grid.selectors import grid_centre, locate
@@ -262,7 +262,7 @@ def _lies_in(grid: GridNode, lat: Decimal, lon: Decimal) -> bool:
     fix (grid_centre), so it always does, even where a concave grid's centre falls outside its shape."""
     if (lat, lon) == grid_centre(grid):
         return True
-    return bool(grid.boundary) and distance_m(grid.boundary, lat, lon) <= settings.REPORT_GRID_TOLERANCE_M
+    return bool(grid.boundary) and distance_to_area_m(grid.boundary, lat, lon) <= settings.REPORT_GRID_TOLERANCE_M
 
 
 def _raise_if_reported(actor, client_key: UUID | None) -> None:

@@ -11,13 +11,15 @@ from celery import shared_task
 from django.conf import settings
 
 from civic.locks import singleton
+from issues.retention import cases_anonymise
 from issues.sweep import escalate_overdue
 
-__all__ = ["SWEEP_LOCK", "escalate_overdue_cases"]
+__all__ = ["RETENTION_LOCK", "SWEEP_LOCK", "anonymise_closed_cases", "escalate_overdue_cases"]
 
 logger = logging.getLogger("issues.sweep")
 
 SWEEP_LOCK = "issues:escalate-overdue"
+RETENTION_LOCK = "issues:anonymise-closed"
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -37,3 +39,21 @@ def escalate_overdue_cases() -> dict[str, int]:
     else:
         logger.debug("Overdue sweep: nothing overdue")
     return counts
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def anonymise_closed_cases() -> dict[str, int]:
+    """Remove the personal data of cases over for CASE_RETENTION_DAYS (issues.retention); returns the counts.
+
+    Each batch commits on its own: a run cut short by the time limit (the first one after an upgrade
+    may find years of cases) leaves the rest to the next night, and a redelivered one finds done cases
+    no longer due.
+    """
+    with singleton(RETENTION_LOCK, timeout=settings.CELERY_TASK_TIME_LIMIT) as acquired:
+        if not acquired:
+            logger.info("Retention skipped: another run is in progress")
+            return {"cases": 0, "skipped": 1}
+        report = cases_anonymise()
+    logger.info("Retention: %d cases anonymised (%d original photos deleted)", report.cases, report.originals)
+    return {"cases": report.cases, "reporters": report.reporters, "comments": report.comments,
+            "originals": report.originals, "notices": report.notices}

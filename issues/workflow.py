@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
-from issues.models import OPEN_STATUSES, Status
+from issues.models import FINAL_STATUSES, OPEN_STATUSES, Status
 
-__all__ = ["TRANSITIONS", "Transition", "available"]
+__all__ = ["EVENT_LABELS", "TRANSITIONS", "Transition", "available", "event_label"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,6 @@ def _t(name, label, sources, target, action="handle", needs_comment=False, versi
 
 
 _ACTIVE = (Status.ACCEPTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED)
-_FINAL = (Status.CLOSED, Status.REJECTED, Status.DUPLICATE)
 
 TRANSITIONS: dict[str, Transition] = {
     t.name: t
@@ -49,10 +48,21 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reject", _("reject"), [Status.REPORTED, Status.ACCEPTED], Status.REJECTED, needs_comment=True),
         _t("mark_duplicate", _("mark as duplicate"), [Status.REPORTED, Status.ACCEPTED], Status.DUPLICATE),
         _t("assign", _("assign"), _ACTIVE, None),
-        _t("comment", _("comment"), [s for s in Status.values if s not in _FINAL], None, action="comment",
+        _t("comment", _("comment"), [s for s in Status.values if s not in FINAL_STATUSES], None, action="comment",
            needs_comment=True, versioned=False),
     )
 }
+
+
+# Timeline actions that are not transitions: the report itself (issues.services.case_report) and the
+# overdue sweep's flag to the command centre (issues.sweep; its escalations are the "escalate" transition).
+EVENT_LABELS = {"report": _("report"), "flag": _("flagged to the command centre")}
+
+
+def event_label(action: str) -> str:
+    """How a timeline event's action is named, in the active language: every front end asks here."""
+    transition = TRANSITIONS.get(action)
+    return str(transition.label if transition else EVENT_LABELS.get(action, action))
 
 
 def available(status: str) -> list[Transition]:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from issues.models import Case, Category, CategoryAttribute, Status
 from issues.selectors import public_location
-from issues.workflow import TRANSITIONS
+from issues.workflow import event_label
 
 __all__ = ["CLOSED_STATUSES", "request_of", "service_definition_of", "service_of", "w3c"]
 
@@ -125,13 +125,8 @@ def _extensions(case: Case, blurred: bool) -> dict:
         attribute = attributes.get(code)
         answers.append({"code": code, "name": attribute.question if attribute else code,
                         "value": ",".join(value) if isinstance(value, list) else value})
-    labels = {"report": _("reported"), "flag": _("flagged to the command centre")}
-    notes = [
-        {"datetime": w3c(event.created_at), "type": event.action,
-         "description": str(TRANSITIONS[event.action].label if event.action in TRANSITIONS
-                            else labels.get(event.action, event.action))}
-        for event in case.events.all()
-    ]
+    notes = [{"datetime": w3c(event.created_at), "type": event.action, "description": event_label(event.action)}
+             for event in case.events.all()]
     return {
         "extended_attributes": {
             "civic_status": case.status, "priority": case.priority, "handling_level": case.handling_level,

@@ -167,7 +167,8 @@ def _status_filter(params, cases):
 
 
 def _search(params, extensions: bool):
-    cases = selectors.public_case_list().select_related("handling_node", "handling_department")
+    cases = (selectors.public_case_list().select_related("category", "grid", "handling_node", "handling_department")
+             .order_by("-created_at", "-id"))
     if extensions:
         events = CaseEvent.objects.order_by("id")
         cases = cases.prefetch_related("category__attributes", Prefetch("events", queryset=events))

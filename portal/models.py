@@ -27,14 +27,20 @@ class Profile(models.Model):
 
 class VerificationCode(models.Model):
     """A 6-digit code sent to a citizen: stored only as a keyed hash, valid for a few minutes,
-    a few attempts, and once."""
+    a few attempts, and once.
+
+    A code without a user is a decoy: issued when the phone or e-mail has no account to reset (or
+    already has one at sign-up), sent to nobody, accepting no code. It behaves like a real one in every
+    other way (attempts left, expiry, replacement), so the pages cannot tell who has an account.
+    """
 
     class Purpose(models.TextChoices):
         SIGNUP = "signup", _("sign-up")
         PASSWORD_RESET = "reset", _("password reset")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verification_codes", verbose_name=_("user")
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verification_codes", verbose_name=_("user"),
+        null=True, blank=True,
     )
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
     code_hash = models.CharField(_("code hash"), max_length=128)
@@ -50,4 +56,4 @@ class VerificationCode(models.Model):
         indexes = [models.Index(fields=["user", "purpose", "created_at"], name="portal_vcode_user_purpose")]
 
     def __str__(self):
-        return f"{self.user} {self.purpose} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.user or '-'} {self.purpose} {self.created_at:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@
 helpers for tests that need PostgreSQL or Redis."""
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,13 @@ def _fast_password_hashing(settings):
     cost seconds each time with the real one, and no test is about the hashing itself. The real one
     stays second, to check hashes made outside a test (the demo accounts' shared hash)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """Each test its own cache key space: rate-limit counts and locks never carry over from another
+    test, another run (primary keys repeat) or another process sharing the Redis database."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
 @pytest.fixture(autouse=True)

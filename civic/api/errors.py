@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from civic.errors import ConflictError
+from civic.ratelimit import RateLimited
 
 __all__ = ["ConflictError", "ErrorSerializer", "error_body", "exception_handler"]
 
@@ -44,6 +45,8 @@ def error_body(status: int, code: str, message: str, fields: dict | None = None)
 
 
 def _from_django(exc):
+    if isinstance(exc, RateLimited):
+        return exceptions.Throttled(wait=exc.retry_after)
     if isinstance(exc, ConflictError):
         return Conflict(str(exc) or str(exc.message), code=exc.error_code())
     if isinstance(exc, DjangoValidationError):

@@ -2,9 +2,10 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from grid.idnumbers import mask_id_number, validate_id_number
+from grid.idnumbers import validate_id_number
 from grid.models import Building, Department, GridNode, Household, Level, Place, Post, Resident, Visit
-from grid.permissions import can, scope
+from grid.permissions import scope
+from grid.selectors import shown_id_number
 
 __all__ = [
     "DepartmentSerializer",
@@ -133,8 +134,7 @@ class ResidentSerializer(serializers.ModelSerializer):
 
     def to_representation(self, resident):
         data = super().to_representation(resident)
-        if not can(self.context["request"].user, "view_personal_id", resident):
-            data["id_number"] = mask_id_number(resident.id_number)
+        data["id_number"] = shown_id_number(viewer=self.context["request"].user, resident=resident)
         return data
 
 

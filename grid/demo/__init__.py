@@ -14,6 +14,7 @@ from grid.demo.city import (
     counts,
     ensure_demo_accounts,
 )
+from grid.demo.duplicates import ensure_demo_duplicate
 from grid.demo.progress import SeedError
 from grid.demo.registry import register_seeder, run_seeders
 from grid.demo.synthetic import SYNTHETIC_CITY_CODE, build_synthetic_city, ensure_bench_accounts, synthetic_size
@@ -33,6 +34,7 @@ __all__ = [
     "ensure_admin",
     "ensure_bench_accounts",
     "ensure_demo_accounts",
+    "ensure_demo_duplicate",
     "ensure_demo_post",
     "ensure_demo_user",
     "ensure_demo_visits",

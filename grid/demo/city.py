@@ -19,6 +19,7 @@ from grid.demo.accounts import ensure_demo_post, ensure_demo_user
 from grid.demo.geometry import Box
 from grid.demo.names import HAN_SURNAMES, IdNumbers, family, person_name, phone
 from grid.demo.progress import Progress, SeedError, no_progress
+from grid.idnumbers import id_number_hash
 from grid.models import (
     CODE_DIGITS,
     Building,
@@ -153,8 +154,10 @@ def _fill_grid(plan: _GridPlan, rng: random.Random, ids: IdNumbers) -> None:
         )
         for i, family in enumerate(families)
     )
+    # bulk_create skips Resident.save(), which keeps the look-up hash in step with the number.
     Resident.objects.bulk_create(
-        (Resident(household=household, phone=household.phone if person["relation"] == "户主" else "", **person)
+        (Resident(household=household, phone=household.phone if person["relation"] == "户主" else "",
+                  id_number_hash=id_number_hash(person["id_number"]), **person)
          for household, family in zip(households, families, strict=True) for person in family),
         batch_size=2000,
     )

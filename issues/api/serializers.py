@@ -1,6 +1,7 @@
 """Serializers of the cases API: categories, case rows and details (with the timeline), and the
 request bodies of reporting and of each workflow transition."""
 
+import math
 from functools import cache
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,7 @@ from rest_framework.fields import empty
 
 from grid.models import Department, GridNode, Level
 from issues.models import Case, CaseEvent, CasePhoto, Category, CategoryAttribute, Priority
+from issues.selectors import CaseView, case_view
 from issues.services import transitions_for
 from issues.workflow import TRANSITIONS
 
@@ -22,6 +24,8 @@ __all__ = [
     "CaseReportMultipartSerializer",
     "CaseReportSerializer",
     "CategorySerializer",
+    "NearbyCaseSerializer",
+    "NearbyQuerySerializer",
     "transition_serializer",
 ]
 
@@ -134,8 +138,8 @@ class CategorySerializer(serializers.ModelSerializer):
 #
 
 
-def _reporter_visible(case: Case, user) -> bool:
-    return case.reporter_public or case.reporter_id == user.pk
+def _view(serializer: serializers.Serializer, case: Case) -> CaseView:
+    return case_view(user=serializer.context["request"].user, case=case)
 
 
 class CaseListSerializer(serializers.ModelSerializer):
@@ -165,36 +169,43 @@ class CaseListSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_reporter(self, case):
-        return case.reporter.username if _reporter_visible(case, self.context["request"].user) else None
+        reporter = _view(self, case).reporter
+        return reporter.username if reporter is not None else None
 
 
 class CasePhotoSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField(help_text="The display copy (at most 1280 px on the long side).")
-    original_url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(
+        help_text="The display copy (at most 1280 px on the long side), served with the API's authentication."
+    )
+    original_url = serializers.SerializerMethodField(help_text="The photo as uploaded (without its metadata); "
+                                                               "null when you may open only the display copy.")
 
     class Meta:
         model = CasePhoto
         fields = ["id", "kind", "url", "original_url", "width", "height", "event", "uploaded_at"]
         read_only_fields = fields
 
-    def _url(self, file) -> str:
+    def _url(self, photo, variant: str) -> str | None:
+        if not self.context["case_view"].may_open(variant):
+            return None
         request = self.context.get("request")
-        return request.build_absolute_uri(file.url) if request else file.url
+        url = photo.url(variant)
+        return request.build_absolute_uri(url) if request else url
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, photo):
-        return self._url(photo.display)
+        return self._url(photo, "display")
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(
+        allow_null=True, help_text="Null for a viewer who may not open the original, and once the retention period "
+                                   "removed it."))
     def get_original_url(self, photo):
-        return self._url(photo.image)
-
-
-# Timeline actions that are not workflow transitions.
-_EVENT_LABELS = {"report": _("report"), "flag": _("flagged to the command centre")}
+        return self._url(photo, "original") if photo.image else None
 
 
 class CaseEventSerializer(serializers.ModelSerializer):
+    """An event of the timeline as issues.selectors.CaseView lets the requesting user see it."""
+
     label = serializers.SerializerMethodField()
     actor = serializers.SerializerMethodField(
         help_text="Null for the system, and for the reporter when they asked not to be shown."
@@ -214,34 +225,31 @@ class CaseEventSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, entry):
+        self._entry = entry  # a TimelineEntry: the event and what the user may see of it
+        return super().to_representation(entry.event)
+
     @extend_schema_field(OpenApiTypes.STR)
     def get_label(self, event):
-        transition = TRANSITIONS.get(event.action)
-        return str(transition.label if transition else _EVENT_LABELS.get(event.action, event.action))
+        return self._entry.label
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_actor(self, event):
-        if event.actor is None:
-            return None
-        case = self.context["case"]
-        if event.actor_id == case.reporter_id and not _reporter_visible(case, self.context["request"].user):
-            return None
-        return event.actor.username
+        return self._entry.actor.username if self._entry.actor is not None else None
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_by_reporter(self, event):
-        return event.actor_id is not None and event.actor_id == self.context["case"].reporter_id
+        return self._entry.by_reporter
 
     @extend_schema_field(CasePhotoSerializer(many=True))
     def get_photos(self, event):
-        photos = self.context["photos_by_event"].get(event.pk, [])
-        return CasePhotoSerializer(photos, many=True, context=self.context).data
+        return CasePhotoSerializer(self._entry.photos, many=True, context=self.context).data
 
 
 class CaseDetailSerializer(CaseListSerializer):
     """A case with its photos, its timeline and what the requesting user may do to it now."""
 
-    photos = CasePhotoSerializer(many=True, read_only=True)
+    photos = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField(help_text="The timeline, oldest first.")
     actions = serializers.SerializerMethodField(
         help_text="The transitions this user may make now: POST cases/{id}/<action>/."
@@ -257,13 +265,19 @@ class CaseDetailSerializer(CaseListSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, case):
+        self._case_view = _view(self, case)
+        return super().to_representation(case)
+
+    @extend_schema_field(CasePhotoSerializer(many=True))
+    def get_photos(self, case):
+        context = {**self.context, "case_view": self._case_view}
+        return CasePhotoSerializer(self._case_view.photos(), many=True, context=context).data
+
     @extend_schema_field(CaseEventSerializer(many=True))
     def get_events(self, case):
-        by_event: dict[int, list] = {}
-        for photo in case.photos.all():  # prefetched: grouped here rather than prefetched a second time
-            by_event.setdefault(photo.event_id, []).append(photo)
-        context = {**self.context, "case": case, "photos_by_event": by_event}
-        return CaseEventSerializer(case.events.all(), many=True, context=context).data
+        context = {**self.context, "case_view": self._case_view}
+        return CaseEventSerializer(self._case_view.timeline(), many=True, context=context).data
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSITIONS))))
     def get_actions(self, case):
@@ -360,3 +374,61 @@ class CasePhotosSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     photos = serializers.ListField(child=serializers.FileField(), allow_empty=False,
                                    help_text="One or more photos; repeat the field for several.")
+
+
+#
+# Possible duplicates near a point being reported
+#
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a number: "nan" and "inf" parse as floats and would pass any min/max check."""
+
+    default_error_messages = {"not_finite": _("A finite number is required.")}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
+
+
+class NearbyQuerySerializer(serializers.Serializer):
+    lat = FiniteFloatField(min_value=-90, max_value=90, help_text="Latitude of the problem being reported.")
+    lon = FiniteFloatField(min_value=-180, max_value=180, help_text="Longitude of the problem being reported.")
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.filter(is_active=True),
+                                                  help_text="The category being reported.")
+
+
+class NearbyCaseSerializer(serializers.Serializer):
+    """An open case near the point, as the requesting user may see it (issues.selectors.NearCase)."""
+
+    id = serializers.SerializerMethodField(help_text="Null unless you may open the case (GET cases/{id}/).")
+    reference = serializers.CharField(source="case.reference")
+    status = _status(source="case.status")
+    status_display = serializers.CharField(source="case.get_status_display")
+    category = serializers.IntegerField(source="case.category_id")
+    category_name = serializers.CharField(source="case.category.display_name")
+    description = serializers.CharField(source="case.description")
+    area = serializers.CharField(source="case.grid.name", help_text="The grid the case lies in.")
+    address = serializers.SerializerMethodField(help_text="Empty where the location is blurred.")
+    lat = serializers.FloatField()
+    lon = serializers.FloatField()
+    blurred = serializers.BooleanField(
+        help_text="True where the point is the grid's centre (a sensitive category you do not see in full)."
+    )
+    distance_m = serializers.IntegerField(help_text="From the point asked about, in metres.")
+    created_at = serializers.DateTimeField(source="case.created_at")
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_id(self, near):
+        return near.case.pk if near.seen_in_full else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_address(self, near):
+        return "" if near.blurred else near.case.address
+
+
+class NearbyCasesSerializer(serializers.Serializer):
+    radius_m = serializers.IntegerField(help_text="How far the search reached (settings.CASE_DUPLICATE_RADIUS_M).")
+    results = NearbyCaseSerializer(many=True, help_text="Nearest first.")

@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from issues.api import views
@@ -6,4 +7,7 @@ router = DefaultRouter()
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("cases", views.CaseViewSet, basename="case")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("photos/<int:id>/<str:variant>/", views.CasePhotoFileView.as_view(), name="case-photo"),
+    *router.urls,
+]

@@ -10,19 +10,26 @@ import hashlib
 import json
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
+from civic.protected_media import protected_file_response
 from issues import selectors, services
 from issues.api.serializers import (
     CaseDetailSerializer,
@@ -31,6 +38,9 @@ from issues.api.serializers import (
     CaseReportMultipartSerializer,
     CaseReportSerializer,
     CategorySerializer,
+    NearbyCaseSerializer,
+    NearbyCasesSerializer,
+    NearbyQuerySerializer,
     transition_serializer,
 )
 from issues.filters import CaseFilter, CaseOrderingFilter
@@ -38,7 +48,7 @@ from issues.models import Case
 from issues.workflow import TRANSITIONS
 from partners.permissions import ApiKeyScope
 
-__all__ = ["CaseViewSet", "CategoryViewSet", "case_etag"]
+__all__ = ["CasePhotoFileView", "CaseViewSet", "CategoryViewSet", "case_etag"]
 
 CATEGORY_MAX_AGE = 3600  # seconds a phone may reuse the category list without asking again
 
@@ -229,3 +239,61 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
             photos=serializer.validated_data["photos"],
         )
         return self._detail(case.pk)
+
+    @extend_schema(
+        operation_id="issues_cases_nearby", parameters=[NearbyQuerySerializer], responses={200: NearbyCasesSerializer},
+        description="Possible duplicates of a problem being reported: open cases of the same category within "
+                    "`radius_m` (settings.CASE_DUPLICATE_RADIUS_M, 200 m by default) of the point, nearest first "
+                    "(at most 10), so that the reporter can follow one instead of filing it twice. Public cases "
+                    "are measured from their public point (a sensitive category's case from its grid's centre); "
+                    "the cases you see in full (your own; staff: your scope) from their own point, with their id.",
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def nearby(self, request):
+        query = NearbyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cases = selectors.duplicate_candidates(user=request.user, **query.validated_data)
+        return Response({"radius_m": settings.CASE_DUPLICATE_RADIUS_M,
+                         "results": NearbyCaseSerializer(cases, many=True).data})
+
+
+#
+# Photo files
+#
+
+
+class _AnyAccept(BaseContentNegotiation):
+    """The file whatever the Accept header asks (an <img> asks for image/*), and errors as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class CasePhotoFileView(APIView):
+    """The one way a case photo leaves the server, for the API (token or session) and the pages alike."""
+
+    permission_classes = [AllowAny, ApiKeyScope]  # the public may open public display copies; the selector decides
+    required_scope = ("cases.read", "cases.write")  # a partner's key opens what its grants let it see
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        operation_id="issues_photos_file",
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The photo's id (a case's photos[].id)."),
+            OpenApiParameter("variant", str, OpenApiParameter.PATH, enum=["display", "original"],
+                             description="display: at most 1280 px on the long side; original: as uploaded."),
+        ],
+        responses={(200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The photo.")},
+        description="A case photo's file, by the case's own rules (issues.selectors.CaseView): the reporter and "
+                    "staff whose grants cover the case open both copies; anyone, signed in or not, opens the display "
+                    "copy of a public case outside the sensitive categories; every other request answers 404.",
+    )
+    def get(self, request, id: int, variant: str):
+        photo = selectors.case_photo(user=request.user, pk=id, variant=variant)
+        if photo is None:
+            raise Http404
+        return protected_file_response(photo.file(variant))

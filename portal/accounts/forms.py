@@ -9,7 +9,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from civic.models import phone_validator
-from portal.accounts.services import normalize_phone, users_with_identifier
+from portal.accounts.services import normalize_phone
 
 __all__ = [
     "CitizenPasswordResetForm",
@@ -42,23 +42,16 @@ class SignupForm(forms.Form):
         label=_("Password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
+    # A phone or e-mail that already has an account is no error here: the sign-up answers as for a new
+    # one and its owner hears of it (portal.accounts.services), so the form tells nobody who is registered.
     def clean_phone(self):
         phone = normalize_phone(self.cleaned_data["phone"])
         if phone:
             phone_validator(phone)
-            if users_with_identifier(phone).filter(is_active=True).exists():
-                raise forms.ValidationError(
-                    _("This phone number already has an account. Log in, or reset your password."), code="taken"
-                )
         return phone
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip()
-        if email and users_with_identifier(email).filter(is_active=True).exists():
-            raise forms.ValidationError(
-                _("This e-mail address already has an account. Log in, or reset your password."), code="taken"
-            )
-        return email
+        return self.cleaned_data["email"].strip()
 
     def clean(self):
         cleaned = super().clean()
@@ -119,14 +112,15 @@ class PhoneResetForm(forms.Form):
 
 
 class PhoneResetConfirmForm(SetPasswordForm):
-    """The code sent by SMS, then the new password (Django's validators). ``user`` may be None when
-    nobody has that phone: the form then never validates, without saying so."""
+    """The code sent by SMS, then the new password (Django's validators). ``user`` is None when nobody
+    has that phone: the code is then a decoy that is never right, and the password is checked against
+    a stand-in with the typed phone, so that "too similar to the phone number" comes for both alike."""
 
     code = VerifyForm.base_fields["code"]
     field_order = ["code", "new_password1", "new_password2"]
 
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(user or User(), *args, **kwargs)
+    def __init__(self, user, *args, phone: str = "", **kwargs):
+        super().__init__(user or User(username=f"p{phone}", phone=phone or None), *args, **kwargs)
 
 
 class ProfileForm(forms.ModelForm):

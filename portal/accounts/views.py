@@ -2,15 +2,18 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from civic.audit import client_ip
+from civic.ratelimit import RateLimited
 from portal.accounts.forms import (
     CitizenPasswordResetForm,
     LoginForm,
@@ -25,7 +28,11 @@ from portal.accounts.services import (
     account_create,
     account_verify,
     code_check,
+    code_decoy,
+    code_requests_hit,
     code_send,
+    signup_attempt_notify,
+    signup_taken,
     users_with_identifier,
 )
 from portal.models import VerificationCode
@@ -45,10 +52,43 @@ __all__ = [
     "verify",
 ]
 
-SESSION_KEY = "portal_verify_user_id"
-RESET_SESSION_KEY = "portal_phone_reset_user_id"
+# What a pending sign-up or phone reset remembers: the code to check (real or decoy) and the phone and
+# e-mail typed, which the pages show back. Never whether an account was found.
+SESSION_KEY = "portal_verify"
+RESET_SESSION_KEY = "portal_phone_reset"
 RESET = VerificationCode.Purpose.PASSWORD_RESET
+SIGNUP = VerificationCode.Purpose.SIGNUP
 BACKEND = "portal.accounts.backends.PhoneOrEmailBackend"
+
+
+def _too_many_message(exc: RateLimited) -> str:
+    minutes = exc.retry_after // 60 + 1
+    return ngettext("Too many codes were requested. Try again in %(minutes)d minute.",
+                    "Too many codes were requested. Try again in %(minutes)d minutes.", minutes) % {"minutes": minutes}
+
+
+def _too_many(form, exc: RateLimited) -> None:
+    form.add_error(None, _too_many_message(exc))
+
+
+def _signup_code(data: dict) -> int:
+    """The sign-up's code: a real one for a new account, a decoy (and a word to the owner) for a taken address."""
+    taken = signup_taken(phone=data["phone"], email=data["email"])
+    for owner in taken:
+        signup_attempt_notify(owner=owner, phone=data["phone"], email=data["email"])
+    if taken:
+        return code_decoy(purpose=SIGNUP).pk
+    user = account_create(phone=data["phone"], email=data["email"], password=data["password1"],
+                          language=translation.get_language() or settings.LANGUAGE_CODE)  # fmt: skip
+    return code_send(user=user).pk
+
+
+def _resent_code(code_id: int) -> int:
+    row = VerificationCode.objects.select_related("user").filter(pk=code_id).first()
+    user = row.user if row is not None and row.user is not None and not row.user.is_active else None
+    if user is None:
+        return code_decoy(purpose=SIGNUP, replaces=code_id).pk
+    return code_send(user=user, replaces=code_id).pk
 
 
 def signup(request):
@@ -57,28 +97,26 @@ def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = account_create(phone=data["phone"], email=data["email"], password=data["password1"],
-                              language=translation.get_language() or settings.LANGUAGE_CODE)  # fmt: skip
-        code_send(user=user)
-        request.session[SESSION_KEY] = user.pk
-        return redirect("portal:verify")
+        try:
+            code_requests_hit(addresses=(data["phone"], data["email"]), client=client_ip(request))
+        except RateLimited as exc:
+            _too_many(form, exc)
+        else:
+            code = _signup_code(data)
+            request.session[SESSION_KEY] = {"code": code, "phone": data["phone"], "email": data["email"]}
+            return redirect("portal:verify")
     return render(request, "portal/accounts/signup.html", {"form": form})
 
 
-def _pending_user(request):
-    user_id = request.session.get(SESSION_KEY)
-    return get_user_model().objects.filter(pk=user_id, is_active=False).first() if user_id else None
-
-
 def verify(request):
-    user = _pending_user(request)
-    if user is None:
+    pending = request.session.get(SESSION_KEY)
+    if not isinstance(pending, dict):
         messages.info(request, _("Sign up first; we then send you a code."))
         return redirect("portal:signup")
     form = VerifyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            account_verify(user=user, code=form.cleaned_data["code"])
+            user = account_verify(code_id=pending["code"], code=form.cleaned_data["code"])
         except CodeError as error:
             form.add_error("code", str(error))
         else:
@@ -86,15 +124,21 @@ def verify(request):
             login(request, user, backend=BACKEND)
             messages.success(request, _("Your account is verified. Welcome!"))
             return redirect("portal:profile")
-    return render(request, "portal/accounts/verify.html", {"form": form, "pending": user})
+    return render(request, "portal/accounts/verify.html", {"form": form, "pending": pending})
 
 
 @require_POST
 def resend(request):
-    user = _pending_user(request)
-    if user is None:
+    pending = request.session.get(SESSION_KEY)
+    if not isinstance(pending, dict):
         return redirect("portal:signup")
-    code_send(user=user)
+    try:
+        code_requests_hit(addresses=(pending["phone"], pending["email"]), client=client_ip(request))
+    except RateLimited as exc:
+        messages.error(request, _too_many_message(exc))
+        return redirect("portal:verify")
+    pending["code"] = _resent_code(pending["code"])
+    request.session[SESSION_KEY] = pending
     messages.info(request, _("We sent you a new code. Earlier codes no longer work."))
     return redirect("portal:verify")
 
@@ -116,6 +160,14 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "portal/accounts/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
 
+    def form_valid(self, form):
+        try:
+            code_requests_hit(addresses=[form.cleaned_data["email"]], client=client_ip(self.request))
+        except RateLimited as exc:
+            _too_many(form, exc)
+            return self.form_invalid(form)
+        return super().form_valid(form)
+
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "portal/accounts/password_reset_done.html"
@@ -131,29 +183,33 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 
 def phone_reset(request):
-    """Password reset for phone-only citizens: a code by SMS. The next page looks the same whether
-    or not the number has an account."""
+    """Password reset for phone-only citizens: a code by SMS. For a number without an account the
+    code is a decoy, and every page after this one answers as it would for an account."""
     form = PhoneResetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = users_with_identifier(form.cleaned_data["phone"]).filter(is_active=True).first()
-        if user is not None:
-            code_send(user=user, purpose=RESET)
-        request.session[RESET_SESSION_KEY] = user.pk if user else None
-        return redirect("portal:phone_reset_confirm")
+        phone = form.cleaned_data["phone"]
+        try:
+            code_requests_hit(addresses=[phone], client=client_ip(request))
+        except RateLimited as exc:
+            _too_many(form, exc)
+        else:
+            user = users_with_identifier(phone).filter(is_active=True).first()
+            row = code_send(user=user, purpose=RESET) if user is not None else code_decoy(purpose=RESET)
+            request.session[RESET_SESSION_KEY] = {"code": row.pk, "phone": phone}
+            return redirect("portal:phone_reset_confirm")
     return render(request, "portal/accounts/phone_reset_form.html", {"form": form})
 
 
 def phone_reset_confirm(request):
-    if RESET_SESSION_KEY not in request.session:
+    pending = request.session.get(RESET_SESSION_KEY)
+    if not isinstance(pending, dict):
         return redirect("portal:phone_reset")
-    user_id = request.session[RESET_SESSION_KEY]
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id else None
-    form = PhoneResetConfirmForm(user, request.POST or None)
+    row = VerificationCode.objects.select_related("user").filter(pk=pending["code"]).first()
+    user = row.user if row is not None and row.user is not None and row.user.is_active else None
+    form = PhoneResetConfirmForm(user, request.POST or None, phone=pending["phone"])
     if request.method == "POST" and form.is_valid():
         try:
-            if user is None:
-                raise CodeError(_("The code is wrong."))
-            code_check(user=user, code=form.cleaned_data["code"], purpose=RESET)
+            code_check(code_id=pending["code"], code=form.cleaned_data["code"], purpose=RESET)
         except CodeError as error:
             form.add_error("code", str(error))
         else:

@@ -9,7 +9,7 @@ from issues.models import Case
 from issues.selectors import category_list
 from portal.cases.selectors import area_choices
 
-__all__ = ["NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm"]
+__all__ = ["DuplicateCheckForm", "NearbyForm", "PublicFilterForm", "ReportForm", "TransitionForm"]
 
 
 class ReportForm(forms.Form):
@@ -56,3 +56,9 @@ class NearbyForm(forms.Form):
 
     lat = forms.FloatField(min_value=-90, max_value=90)
     lon = forms.FloatField(min_value=-180, max_value=180)
+
+
+class DuplicateCheckForm(NearbyForm):
+    """What the report page knows before anything is sent, to look for the same problem already reported."""
+
+    category = CategoryChoiceField(queryset=category_list())

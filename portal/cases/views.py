@@ -11,11 +11,11 @@ from django.utils.translation import gettext as _
 from civic.forms import add_service_errors
 from issues import services
 from issues.forms import RESELECT_PHOTOS, transition_apply, transition_forms, transition_ids
-from issues.selectors import case_detail, case_list
-from portal.cases.forms import PublicFilterForm, ReportForm, TransitionForm
+from issues.selectors import case_detail, case_list, case_view, duplicate_candidates, is_public
+from portal.cases.forms import DuplicateCheckForm, PublicFilterForm, ReportForm, TransitionForm
 from portal.cases.selectors import public_case, public_cases
 
-__all__ = ["case_page", "my_cases", "public_list", "report", "reported"]
+__all__ = ["case_page", "duplicates", "my_cases", "public_list", "report", "reported"]
 
 PUBLIC_LIMIT = 100
 CITIZEN_ACTIONS = ("verify", "reopen", "comment")
@@ -25,8 +25,34 @@ def _map_context() -> dict:
     return {"map_tile_url": settings.MAP_TILE_URL}
 
 
+def _duplicates(request) -> dict:
+    """Open cases of the same category near the point, that the citizen could open and follow instead of
+    reporting the problem again (those the portal's case page shows them: public ones and their own)."""
+    check = DuplicateCheckForm(request.POST if request.method == "POST" else request.GET)
+    if not check.is_valid():
+        return {"duplicates": None}
+    data = check.cleaned_data
+    found = duplicate_candidates(user=request.user, lat=data["lat"], lon=data["lon"], category=data["category"])
+    openable = [near for near in found if near.case.reporter_id == request.user.pk or is_public(near.case)]
+    return {"duplicates": [{**public_case(near.case), "distance_m": near.distance_m} for near in openable],
+            "duplicates_radius_m": settings.CASE_DUPLICATE_RADIUS_M}
+
+
+@login_required
+def duplicates(request):
+    """The report page's "already reported nearby?" list, for its script to fetch as the citizen fills in
+    the category and the location (without JavaScript, the page's "look" button posts the form)."""
+    return render(request, "portal/cases/_duplicates.html", _duplicates(request))
+
+
 @login_required
 def report(request):
+    if request.method == "POST" and "check" in request.POST:
+        # Look for the same problem nearby without sending anything: the form comes back as it was filled.
+        form = ReportForm(initial=request.POST.dict())
+        context = {"form": form, "checked": True, "reselect_photos": bool(request.FILES), **_duplicates(request),
+                   **_map_context()}
+        return render(request, "portal/cases/report.html", context)
     form = ReportForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         if form.is_valid():
@@ -69,10 +95,12 @@ def case_page(request, reference):
     if own is None:
         if request.method == "POST":
             raise Http404
-        case = public_cases().filter(reference=reference).first()
+        case = public_cases().prefetch_related("photos").filter(reference=reference).first()
         if case is None:
             raise Http404
-        return render(request, "portal/cases/public_detail.html", {"case": public_case(case), **_map_context()})
+        context = {"case": public_case(case), "photos": case_view(user=request.user, case=case).photos(),
+                   **_map_context()}
+        return render(request, "portal/cases/public_detail.html", context)
 
     bound, stale = None, False
     if request.method == "POST":
@@ -82,15 +110,9 @@ def case_page(request, reference):
             return redirect("portal:cases:detail", reference=own.reference)
         stale = outcome == "stale"
         own = case_detail(user=request.user).get(pk=own.pk)
-    photos = list(own.photos.all())
-    events = [
-        {"event": event, "staff": event.actor_id is not None and event.actor_id != own.reporter_id,
-         "photos": [p for p in photos if p.event_id == event.pk]}
-        for event in own.events.all()
-    ]
     actions = transition_forms(request.user, own, offered=CITIZEN_ACTIONS, form_class=TransitionForm, bound=bound)
     context = {
-        "case": own, "events": events, "photos": photos, "stale": stale,
+        "case": own, "events": case_view(user=request.user, case=own).timeline(), "stale": stale,
         "actions": [{"transition": transition, "form": form} for transition, form in actions], **_map_context(),
     }
     status = 409 if stale else (400 if bound is not None and bound.errors else 200)

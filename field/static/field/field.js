@@ -354,10 +354,47 @@
       fix = null;
       el.lat.value = "";
       el.lon.value = "";
+      checkDuplicates();
       fixLine.textContent = T.noFix;
       fixLine.className = "fix warn";
       if (grids.length === 1) { el.grid.value = String(grids[0].id); }
     }
+
+    // The open cases of the same kind near the fix (the API decides which this user may see), so that a
+    // problem already reported is followed up on its case rather than reported twice. Needs signal.
+    var duplicates = document.getElementById("duplicates");
+    var duplicateList = document.getElementById("duplicates-list");
+    var lastQuery = "";
+    function checkDuplicates() {
+      if (!fix || !el.category.value || !navigator.onLine) { duplicates.hidden = true; lastQuery = ""; return; }
+      var query = new URLSearchParams({ category: el.category.value, lat: el.lat.value, lon: el.lon.value }).toString();
+      if (query === lastQuery) { return; }
+      lastQuery = query;
+      fetch(body.dataset.api + "nearby/?" + query, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (query !== lastQuery) { return; }
+          duplicateList.textContent = "";
+          (data ? data.results : []).forEach(function (found) { duplicateList.appendChild(duplicateRow(found)); });
+          document.getElementById("duplicates-help").textContent = fmt(T.duplicatesHelp, { radius: data ? data.radius_m : "" });
+          duplicates.hidden = !duplicateList.children.length;
+        }, function () { duplicates.hidden = true; });
+    }
+
+    function duplicateRow(found) {
+      var li = document.createElement("li");
+      var reference = document.createElement(found.id ? "a" : "strong");
+      if (found.id) { reference.href = body.dataset.caseUrl.replace("/0/", "/" + found.id + "/"); }
+      reference.textContent = found.reference;
+      li.appendChild(reference);
+      li.appendChild(document.createTextNode(" · " + found.category_name + " · " + found.status_display + " · " +
+        fmt(T.duplicateDistance, { distance: found.distance_m })));
+      var text = document.createElement("p");
+      text.textContent = found.description;
+      li.appendChild(text);
+      return li;
+    }
+    el.category.addEventListener("change", checkDuplicates);
 
     function locate() {
       if (!navigator.geolocation) { noFix(); return; }
@@ -368,6 +405,7 @@
         fix = { lat: c.latitude, lon: c.longitude, accuracy: Math.round(c.accuracy) };
         el.lat.value = fix.lat.toFixed(6);
         el.lon.value = fix.lon.toFixed(6);
+        checkDuplicates();
         var grid = gridAt(fix.lat, fix.lon);
         if (grid) {
           el.grid.value = String(grid.id);

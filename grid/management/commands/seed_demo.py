@@ -54,6 +54,8 @@ class Command(BaseCommand):
         visits = demo.ensure_demo_visits(progress=self._progress)
         if visits:
             self.stdout.write(f"Recorded {visits} past patrol visits in Xinghuo Lane.")
+        if demo.ensure_demo_duplicate():
+            self.stdout.write("worker2 registered an ID number held in Xinghuo Lane: a duplicate for district.")
         # Demo data of the apps above grid (registered with demo.register_seeder).
         for message in demo.run_seeders(actor=admin):
             self.stdout.write(message)

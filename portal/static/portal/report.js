@@ -14,6 +14,32 @@
     return map;
   }
 
+  // Report page: the open cases of the same kind near the point, fetched as the category and the location
+  // are filled in (the server renders the list; without JavaScript the "look" button posts the form).
+  var duplicates = document.getElementById("duplicates");
+  var checkTimer = null;
+  var lastQuery = "";
+  function checkDuplicates() {
+    window.clearTimeout(checkTimer);
+    checkTimer = window.setTimeout(function () {
+      var category = document.getElementById("id_category").value;
+      var la = document.getElementById("id_lat").value;
+      var lo = document.getElementById("id_lon").value;
+      if (!category || !la || !lo || isNaN(Number(la)) || isNaN(Number(lo))) { return; }
+      var query = new URLSearchParams({ category: category, lat: la, lon: lo }).toString();
+      if (query === lastQuery) { return; }
+      lastQuery = query;
+      fetch(duplicates.dataset.url + "?" + query, { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.text() : "";
+      }).then(function (html) {
+        if (query === lastQuery) { duplicates.innerHTML = html; }
+      }, function () { /* no signal: the report can still be sent */ });
+    }, 300);
+  }
+  if (duplicates) {
+    document.getElementById("check-duplicates").parentNode.hidden = true;
+  }
+
   // Report page: the map click and "use my location" fill the number inputs.
   var reportMap = document.getElementById("report-map");
   if (reportMap) {
@@ -38,6 +64,7 @@
     var fill = function (la, lo) {
       lat.value = Number(la).toFixed(6);
       lon.value = Number(lo).toFixed(6);
+      checkDuplicates();
     };
     if (hasLeaflet && reportMap.dataset.tileUrl) {
       var start = lat.value && lon.value ? [Number(lat.value), Number(lon.value)] : [40.8420, 111.7500];
@@ -54,6 +81,9 @@
       lat.addEventListener("change", typed);
       lon.addEventListener("change", typed);
     }
+    lat.addEventListener("change", checkDuplicates);
+    lon.addEventListener("change", checkDuplicates);
+    document.getElementById("id_category").addEventListener("change", checkDuplicates);
     var button = document.getElementById("use-location");
     if (button && navigator.geolocation) {
       button.hidden = false;

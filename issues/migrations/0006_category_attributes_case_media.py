@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('issues', '0003_case_scope_indexes'),
+        ('issues', '0005_case_anonymised_at'),
     ]
 
     operations = [
