@@ -109,7 +109,6 @@ def notice_render(*, template: str, context: dict, language: str) -> tuple[str, 
     return " ".join(subject.split())[:255], body.strip()
 
 
-@transaction.atomic
 def notice_queue(
     *, recipient: User, template: str, context: dict, dedupe_key: str, channels: Iterable[str] | None = None
 ) -> list[Notice]:
@@ -122,7 +121,6 @@ def notice_queue(
     return [by_key[key] for key in keys if key in by_key]
 
 
-@transaction.atomic
 def notices_queue(
     *, recipients: Iterable[User], template: str, context: dict, dedupe_key: Callable[[User], str],
     channels: Iterable[str] | None = None,
@@ -131,6 +129,9 @@ def notices_queue(
     SMS rows after commit; returns every row's key. The channels are those each recipient wants and
     can be reached on (``default_channels``), unless the caller names them for a message that must
     arrive whatever the preferences (a verification code).
+
+    One statement, so it needs no transaction of its own: called inside the caller's, its rows commit
+    or roll back with the caller's work.
 
     Idempotent: each row's key is ``f"{dedupe_key(recipient)}:{channel}"``, unique in the database,
     and rows that already exist are left alone (``INSERT ... ON CONFLICT DO NOTHING``), so a retried

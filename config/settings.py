@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "portal",
     "field",
     "centre",
+    "open311",
     "axes",
 ]
 
@@ -166,6 +167,22 @@ CELERY_BEAT_SCHEDULE["prune-api-requests"] = {
     "task": "partners.tasks.prune_api_requests", "schedule": crontab(hour=3, minute=17),
 }
 API_REQUEST_LOG_DAYS = env.int("API_REQUEST_LOG_DAYS", default=90)
+# Partners' webhooks (partners.webhooks, partners.delivery): deliveries that are due and whose task is
+# late or lost are enqueued every minute; sends stuck for WEBHOOK_SENDING_TIMEOUT are sent again.
+CELERY_BEAT_SCHEDULE["dispatch-webhooks"] = {
+    "task": "partners.tasks.dispatch_webhooks", "schedule": timedelta(minutes=1), "options": {"expires": 50},
+}
+# Private and loopback addresses a webhook may still be sent to (host names or addresses), e.g. a
+# receiver on the city's own network.
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)  # seconds to connect and to wait for the answer
+# 15 attempts, 30 s doubling up to 6 h apart: the last one 32.5 hours after the first, so a
+# receiver down for a day still gets every event.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=15)
+WEBHOOK_RETRY_BASE = timedelta(seconds=30)
+WEBHOOK_RETRY_MAX = timedelta(hours=6)
+WEBHOOK_SENDING_TIMEOUT = timedelta(minutes=5)
+WEBHOOK_DISPATCH_LEASE = timedelta(minutes=10)
 
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
@@ -295,7 +312,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets sharing a field name with another get a name of their own (cases keep StatusEnum).
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "issues.models.Status",
+        "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
+    },
 }
+
+# --- Open311 GeoReport v2 (open311) ----------------------------------------------------------
+
+# One jurisdiction: a jurisdiction_id sent must be this one (404 otherwise); none at all is fine.
+OPEN311_JURISDICTION_ID = env("OPEN311_JURISDICTION_ID", default="xincheng.huhhot.gov.cn")
+OPEN311_CONTACT = env("OPEN311_CONTACT", default="新城区大数据管理局 Xincheng District data office, 12345")
+OPEN311_KEY_SERVICE = env(
+    "OPEN311_KEY_SERVICE", default="Ask the district data office for a partner API key with the open311 scope.",
+)
 
 # --- Security (secure by default whenever DEBUG is off) ---------------------------------------
 

@@ -10,6 +10,7 @@ api_v1 = [
     path("grid/", include("grid.api.urls")),
     path("issues/", include("issues.api.urls")),
     path("centre/", include("centre.api.urls")),
+    path("partners/", include("partners.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("field/", include("field.urls")),
+    path("open311/v2/", include("open311.urls")),
     path("", include("portal.urls")),
 ]
 # No static() for MEDIA_URL: uploads are served only by views that check access (civic.protected_media).

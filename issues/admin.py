@@ -32,7 +32,7 @@ from civic.workcal import working_day_length
 from grid.admin import ScopedAdmin
 from grid.models import Level
 from grid.permissions import can, has_any_grant
-from issues.models import OPEN_STATUSES, Case, CaseEvent, CasePhoto, Category
+from issues.models import OPEN_STATUSES, Case, CaseEvent, CasePhoto, Category, CategoryAttribute
 from issues.selectors import CaseView, case_view
 from issues.services import StaleVersion, case_transition
 from issues.workflow import TRANSITIONS
@@ -55,6 +55,23 @@ def _working_time(duration) -> str:
 #
 
 
+class CategoryAttributeInline(admin.TabularInline):
+    """The extra answers a machine's report in this category carries (the API, Open311's service definition)."""
+
+    model = CategoryAttribute
+    fields = ["order", "code", "datatype", "required", "description", "description_en", "values"]
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
     list_display = ["tree_name", "code", "name_en", "first_level", "department", "accept", "resolve",
@@ -66,6 +83,7 @@ class CategoryAdmin(admin.ModelAdmin):
     ordering = [Coalesce("parent__code", "code"), F("parent").asc(nulls_first=True), "code"]
     fields = ["parent", "code", "name", "name_en", "first_level", "department", "accept_within", "resolve_within",
               "default_priority", "sensitive", "is_active"]
+    inlines = [CategoryAttributeInline]
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff and has_any_grant(request.user)

@@ -59,6 +59,10 @@ class IssuesConfig(AppConfig):
         reading = {"view_case", "view_gridnode"}
         register_scope("cases.read", reading)
         register_scope("cases.write", reading | {"report_case", "handle_case", "verify_case"})
+        # The case events partners' webhooks may subscribe to (issues.events).
+        from issues.events import register_case_events
+
+        register_case_events()
         # seed_demo's demo categories and cases (imported only when seeding).
         from grid.demo import register_seeder
 

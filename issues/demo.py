@@ -34,7 +34,7 @@ from civic.workcal import is_workday, working_day_length
 from grid.demo import XINGHUO_CODE, XINGHUO_ESTATES
 from grid.models import Department, GridNode, Level
 from grid.permissions import subtree_q
-from issues.models import Case, Category, Priority
+from issues.models import Case, Category, CategoryAttribute, Priority
 from issues.services import case_report, case_transition
 
 __all__ = ["CATEGORIES", "DEMO_CASES", "morning_of", "seed", "seed_cases", "seed_categories"]
@@ -107,7 +107,37 @@ def seed_categories() -> dict[str, Category]:
                 "default_priority": spec.priority, "sensitive": spec.sensitive, "is_active": True,
             },
         )
+    _seed_attributes(categories)
     return categories
+
+
+# The extra answers a machine's report carries in some categories (Open311's service definitions).
+_EXTENT = [{"key": "household", "name": "单户", "name_en": "one household"},
+           {"key": "building", "name": "整栋楼", "name_en": "the whole building"},
+           {"key": "estate", "name": "整个小区", "name_en": "the whole estate"}]
+ATTRIBUTES = {
+    "water-outage": [
+        dict(code="extent", datatype="singlevaluelist", required=True, order=1, values=_EXTENT,
+             description="停水范围", description_en="How far does the outage reach?"),
+        dict(code="since", datatype="datetime", required=False, order=2,
+             description="停水开始时间", description_en="Since when?"),
+    ],
+    "heating-too-cold": [
+        dict(code="indoor_temperature", datatype="number", required=True, order=1,
+             description="室内温度（℃）", description_en="Indoor temperature (°C)"),
+        dict(code="extent", datatype="singlevaluelist", required=False, order=2, values=_EXTENT,
+             description="影响范围", description_en="How far does it reach?"),
+    ],
+}
+
+
+def _seed_attributes(categories: dict[str, Category]) -> None:
+    for code, attributes in ATTRIBUTES.items():
+        for spec in attributes:
+            CategoryAttribute.objects.update_or_create(
+                category=categories[code], code=spec["code"],
+                defaults={key: value for key, value in spec.items() if key != "code"},
+            )
 
 
 #

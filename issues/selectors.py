@@ -8,6 +8,7 @@ the portal, the field app and the photo files alike.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db.models.functions import Cast
 from grid.geo import Around, distance_m
 from grid.models import GridNode, Level
 from grid.permissions import can, rule_for, scope, scope_by_codename, scope_q
-from grid.selectors import grid_paths_near
+from grid.selectors import grid_centre, grid_paths_near
 from issues.models import OPEN_STATUSES, Case, CaseEvent, CasePhoto, Category, Status
 from issues.workflow import event_label
 
@@ -38,6 +39,7 @@ __all__ = [
     "duplicate_candidates",
     "is_public",
     "public_case_list",
+    "public_location",
     "report_grid_list",
 ]
 
@@ -47,9 +49,11 @@ __all__ = [
 #
 
 
-def category_list() -> QuerySet:
-    """The categories a case may be reported in (any authenticated user may read them)."""
-    return Category.objects.filter(is_active=True)
+def category_list(*, with_attributes: bool = False) -> QuerySet:
+    """The categories a case may be reported in (any authenticated user may read them); with their
+    parent and attributes for the callers that show those (the API, Open311)."""
+    categories = Category.objects.filter(is_active=True)
+    return categories.select_related("parent").prefetch_related("attributes") if with_attributes else categories
 
 
 def category_descendant_ids(category: Category) -> list[int]:
@@ -113,6 +117,15 @@ def public_case_list() -> QuerySet:
 
 def is_public(case: Case) -> bool:
     return case.reporter_public and case.status not in HIDDEN_STATUSES
+
+
+def public_location(case: Case) -> tuple[Decimal | None, Decimal | None, str, bool]:
+    """(lat, lon, address, blurred) of a public case as anyone may see it: its own, or for a sensitive
+    category its grid's centre (grid.selectors.grid_centre) and no address."""
+    if case.category.sensitive:
+        lat, lon = grid_centre(case.grid)
+        return lat, lon, "", True
+    return case.lat, case.lon, case.address, False
 
 
 #

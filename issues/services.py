@@ -4,7 +4,7 @@ Each call is one transaction: the case row, its timeline event, its photos' rows
 commit together or not at all. Permission checks use grid.permissions, like every other layer.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
@@ -12,7 +12,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -26,6 +26,8 @@ from grid.geo import distance_to_area_m
 from grid.models import Department, GridNode, Level, Post, Role
 from grid.permissions import can, grant_paths, is_within
 from grid.selectors import grid_centre, locate
+from issues.attributes import attributes_clean
+from issues.events import publish_case_change
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
 from issues.workflow import TRANSITIONS, Transition
 
@@ -177,7 +179,7 @@ def case_report(
     *, actor, category: Category, description: str, lat, lon, address: str = "", grid: GridNode | None = None,
     photos: Sequence[UploadedFile] = (), reporter_public: bool = True, priority: int | None = None,
     resolve_on_spot: bool = False, resolution: str = "", after_photos: Sequence[UploadedFile] = (),
-    client_key: UUID | None = None,
+    client_key: UUID | None = None, attributes: Mapping | None = None, media_url: str = "",
 ) -> Case:
     """Register a problem where it was seen; optionally handled on the spot by the grid worker.
 
@@ -186,6 +188,11 @@ def case_report(
     the category's default, and a citizen sending one is refused. With a `client_key`, a report this
     reporter already sent raises AlreadyReported instead of storing a second case, also when both
     copies arrive at the same moment.
+
+    `attributes` answers the category's attributes (issues.attributes): None where a channel collects
+    none (the portal and the field app, where a person describes the problem in words); a mapping is
+    checked whole, its required answers included. `media_url` is an http(s) link to the reporter's
+    own copy of a photo (Open311).
     """
     _raise_if_reported(actor, client_key)
     description = (description or "").strip()
@@ -213,6 +220,18 @@ def case_report(
         errors["resolution"] = [_("Say how the problem was handled.")]
     if resolve_on_spot and not after_photos:
         errors["after_photos"] = [_("Add a photo taken after handling.")]
+    answers = {}
+    if attributes is not None:
+        try:
+            answers = attributes_clean(category, attributes)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    media_url = (media_url or "").strip()
+    if media_url:
+        try:
+            URLValidator(schemes=["http", "https"])(media_url)
+        except ValidationError:
+            errors["media_url"] = [_("The media URL must be an http(s) URL.")]
     if errors:
         raise ValidationError(errors)
     processed = _validated_photos(photos)
@@ -229,7 +248,7 @@ def case_report(
         raise PermissionDenied(_("You may report only in your own area."))
     if resolve_on_spot and kind != ReporterKind.GRID_WORKER:
         raise PermissionDenied(_("Only grid workers handle problems on the spot."))
-    case.client_key = client_key
+    case.client_key, case.attributes, case.media_url = client_key, answers, media_url
     try:
         return _save_report(case, actor, now, processed, processed_after, resolve_on_spot, resolution.strip())
     except IntegrityError:
@@ -270,6 +289,7 @@ def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolu
         _notify(case, "issues/case_resolved", _handlers(case), "resolved")
     else:
         _notify(case, "issues/case_reported", _handlers(case), "reported")
+    publish_case_change(case, created=True, previous_status=Status.REPORTED)
     return case
 
 
@@ -322,6 +342,8 @@ def case_transition(
         if extra.get("notify"):
             template, users = extra["notify"]
             _notify(case, template, users, f"{name}:{case.version}")
+        publish_case_change(case, previous_status=from_status, previous_level=from_level,
+                            escalated=name == "escalate")
     return case
 
 

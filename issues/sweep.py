@@ -10,7 +10,9 @@ Set-based: a fixed number of statements whatever the number of overdue cases —
     3. flag:    UPDATE cases SET flagged_at = now WHERE overdue AND at the top AND ditto
     4. notices: INSERT INTO notices SELECT ... JOIN posts (or the reporter) ... ON CONFLICT DO NOTHING
                 RETURNING the new e-mail/SMS ones  (x3: the new level's staff, the reporters, flags)
-    5. after commit, one broker message per NOTICE_BATCH of those, never one per notice
+    5. webhooks, only when a partner's webhook listens (issues.events.publish_sweep): one SELECT of
+       the cases moved or flagged, one INSERT per thousand deliveries
+    6. after commit, one broker message per NOTICE_BATCH of notices, never one per notice
 
 Safe to run twice at once: on PostgreSQL step 1 row-locks each overdue case; a second sweep
 waiting on those locks re-checks its WHERE once the first commits, sees the new deadline and skips
@@ -31,6 +33,7 @@ from civic.models import Notice
 from civic.notices import channels_sql, deliver_after_commit, notice_render
 from civic.workcal import add_working_time
 from grid.models import GridNode, Level, Post, Role
+from issues.events import publish_sweep
 from issues.models import OPEN_STATUSES, Case, CaseEvent, Category, Status
 
 __all__ = ["escalate_overdue"]
@@ -67,6 +70,7 @@ def escalate_overdue(now: datetime | None = None) -> dict[str, int]:
     pending = (_insert_notices(now, escalated=True) + _insert_notices(now, escalated=True, to_reporters=True)
                + _insert_notices(now, escalated=False))
     deliver_after_commit(pending)
+    publish_sweep(now)
     return {"escalated": escalated, "flagged": flagged}
 
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from grid.models import GridNode
 from partners.keys import validate_rate, validate_scopes
 
-__all__ = ["ApiKey", "ApiRequest", "Partner", "Scope"]
+__all__ = ["ApiKey", "ApiRequest", "Partner", "Scope", "Webhook", "WebhookAttempt", "WebhookDelivery"]
 
 
 class Scope(models.TextChoices):
@@ -115,3 +115,93 @@ class ApiRequest(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.method} {self.endpoint} {self.status}"
+
+
+#
+# Webhooks
+#
+
+
+class Webhook(models.Model):
+    """A partner's subscription: the events it names, as far as its key's scopes and subtree reach, are
+    POSTed to `url`, signed with `secret`. A revoked or expired key's webhooks receive nothing more."""
+
+    key = models.ForeignKey(ApiKey, verbose_name=_("API key"), on_delete=models.PROTECT, related_name="webhooks")
+    url = models.URLField(_("URL"), max_length=500)
+    events = models.JSONField(_("events"), default=list)
+    # Kept in clear: every delivery is signed with it. Shown to the partner when the webhook is made.
+    secret = models.CharField(_("signing secret"), max_length=64, editable=False)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: written in the transaction of the change it tells of, sent after
+    commit, retried with backoff until the receiver answers 2xx or the attempts run out."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENDING = "sending", _("sending")
+        DELIVERED = "delivered", _("delivered")
+        FAILED = "failed", _("failed")
+
+    webhook = models.ForeignKey(Webhook, verbose_name=_("webhook"), on_delete=models.PROTECT,
+                                related_name="deliveries")
+    event_id = models.UUIDField(_("event id"))
+    event_type = models.CharField(_("event"), max_length=64)
+    # The exact bytes sent (as UTF-8) and signed: a retry or a replay sends the same body.
+    body = models.TextField(_("body"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("sending since"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(_("last latency (ms)"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    replay_of = models.ForeignKey("self", verbose_name=_("replay of"), on_delete=models.PROTECT, null=True,
+                                  blank=True, related_name="replays")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["webhook", "id"], name="partners_delivery_webhook"),
+            # The dispatch sweep: pending deliveries by due time, and sends that never finished.
+            models.Index(fields=["next_attempt_at"], name="partners_delivery_due",
+                         condition=models.Q(status="pending")),
+            models.Index(fields=["claimed_at"], name="partners_delivery_sending",
+                         condition=models.Q(status="sending")),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} → {self.webhook_id} ({self.get_status_display()})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery: what the receiver answered (or why it could not) and how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, verbose_name=_("delivery"), on_delete=models.CASCADE,
+                                 related_name="tries")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"))
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error[:40]}"

@@ -9,6 +9,14 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "partners.authentication.ApiKeyAuthentication"
     name = "apiKeyAuth"
 
+    def get_security_requirement(self, auto_schema):
+        from partners.permissions import ApiKeyScope
+
+        # Only endpoints that check a key's scopes accept keys (partners.authentication).
+        if ApiKeyScope not in getattr(auto_schema.view, "permission_classes", ()):
+            return None
+        return {self.name: []}
+
     def get_security_definition(self, auto_schema):
         return {
             "type": "apiKey",

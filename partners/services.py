@@ -5,6 +5,7 @@ is the system (a management command, the demo seeder). A key never carries more 
 holds: each node permission its scopes mean must be the creator's own over the key's subtree.
 """
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -17,11 +18,23 @@ from django.utils.translation import gettext as _
 from civic.audit import audit_record
 from grid.models import GridNode
 from grid.permissions import EVERYWHERE, grant_paths
+from partners.addresses import check_webhook_url
 from partners.keys import display_prefix, key_hash, key_new, validate_key_text, validate_scopes
-from partners.models import ApiKey, ApiRequest, Partner
+from partners.models import ApiKey, ApiRequest, Partner, Webhook, WebhookDelivery
 from partners.scopes import scope_codenames
+from partners.webhooks import enqueue_after_commit, event_types
 
-__all__ = ["api_key_create", "api_key_revoke", "api_key_validate", "api_request_record", "partner_ensure"]
+__all__ = [
+    "api_key_create",
+    "api_key_revoke",
+    "api_key_validate",
+    "api_request_record",
+    "delivery_replay",
+    "partner_ensure",
+    "webhook_create",
+    "webhook_deactivate",
+    "webhook_validate",
+]
 
 # last_used_at is kept to the minute: touching it on every request would add a write to each.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -154,3 +167,77 @@ def api_request_record(*, key: ApiKey, method: str, endpoint: str, status: int, 
         row.save(force_insert=True)
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
+
+
+#
+# Webhooks
+#
+
+
+def _require_for_key(actor, key: ApiKey, perm: str) -> None:
+    """A partner manages its own key's webhooks through that key; staff need the model permission."""
+    if actor is not None and actor.pk == key.partner.user_id:
+        return
+    _require(actor, perm)
+
+
+def webhook_validate(*, key: ApiKey, url: str, events: Iterable[str]) -> None:
+    """What webhook_create checks before it writes (forms call it to show the errors beside the fields)."""
+    known = event_types()
+    events = list(events)
+    errors = {}
+    unknown = [e for e in events if e not in known]
+    refused = [e for e in events if e in known and not set(known[e].scopes) & set(key.scopes)]
+    if not events:
+        errors["events"] = [_("Choose at least one event.")]
+    elif unknown:
+        errors["events"] = [_("Unknown events: %(events)s.") % {"events": ", ".join(unknown)}]
+    elif refused:
+        errors["events"] = [_("This key's scopes do not cover: %(events)s.") % {"events": ", ".join(refused)}]
+    if key.is_revoked or key.is_expired:
+        errors["key"] = [_("The key is revoked or expired.")]
+    try:
+        check_webhook_url(url)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+def webhook_create(*, actor, key: ApiKey, url: str, events: Iterable[str]) -> tuple[Webhook, str]:
+    """Subscribe `url` to the events (each one the key's scopes may receive); returns the webhook and its
+    signing secret, which the partner needs to check signatures (it is shown with the webhook once)."""
+    _require_for_key(actor, key, "partners.add_webhook")
+    events = sorted(set(events))
+    webhook_validate(key=key, url=url, events=events)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    webhook = Webhook(key=key, url=url, events=events, secret=secret)
+    webhook.full_clean()
+    with transaction.atomic():
+        webhook.save()
+        audit_record(actor=actor, action="webhook.created", target=webhook, summary=url[:255],
+                     detail={"events": events, "key": key.prefix})
+    return webhook, secret
+
+
+def webhook_deactivate(*, actor, webhook: Webhook) -> Webhook:
+    """Stop sending the webhook anything new (what is already queued is still sent)."""
+    _require_for_key(actor, webhook.key, "partners.change_webhook")
+    with transaction.atomic():
+        if Webhook.objects.filter(pk=webhook.pk, active=True).update(active=False):
+            audit_record(actor=actor, action="webhook.deactivated", target=webhook, summary=webhook.url[:255])
+    webhook.refresh_from_db(fields=["active"])
+    return webhook
+
+
+def delivery_replay(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's event again, as a new delivery of the same event (same body and event id)."""
+    _require(actor, "partners.change_webhookdelivery")
+    with transaction.atomic():
+        now = timezone.now()
+        replay = WebhookDelivery.objects.create(
+            webhook=delivery.webhook, event_id=delivery.event_id, event_type=delivery.event_type, body=delivery.body,
+            replay_of=delivery, created_at=now, next_attempt_at=now,
+        )
+        enqueue_after_commit([replay.pk])
+    return replay

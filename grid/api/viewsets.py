@@ -1,8 +1,12 @@
 """The base of every scoped API endpoint: reads start from a selector (which applies
-grid.permissions.scope), writes go through a service that checks the actor's grants."""
+grid.permissions.scope), writes go through a service that checks the actor's grants; a read of one
+object carries an ETag, and an update sent with If-Match applies only to the object as it was read
+(civic.api.etags)."""
 
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import permissions, viewsets
 
+from civic.api.etags import IF_MATCH_PARAMETER, ConditionalUpdateMixin
 from grid.permissions import can
 from grid.services import record_delete, record_save
 
@@ -19,7 +23,9 @@ class ScopedActionPermission(permissions.IsAuthenticated):
         return can(request.user, _ACTIONS.get(request.method, "change"), obj)
 
 
-class ScopedModelViewSet(viewsets.ModelViewSet):
+@extend_schema_view(update=extend_schema(parameters=[IF_MATCH_PARAMETER]),
+                    partial_update=extend_schema(parameters=[IF_MATCH_PARAMETER]))
+class ScopedModelViewSet(ConditionalUpdateMixin, viewsets.ModelViewSet):
     permission_classes = [ScopedActionPermission]
     selector = None  # a function (*, user) -> QuerySet, already scoped to what the user may view
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from grid.models import Department, GridNode, Level
-from issues.models import Case, CaseEvent, CasePhoto, Category, Priority
+from issues.models import Case, CaseEvent, CasePhoto, Category, CategoryAttribute, Priority
 from issues.selectors import CaseView, case_view
 from issues.services import transitions_for
 from issues.workflow import TRANSITIONS
@@ -99,6 +99,21 @@ def _photo_list(**kwargs):
 #
 
 
+class CategoryAttributeSerializer(serializers.ModelSerializer):
+    question = serializers.CharField(read_only=True, help_text="In the request's language.")
+    values = serializers.SerializerMethodField(help_text="For the list types: the keys to send, with their names.")
+
+    class Meta:
+        model = CategoryAttribute
+        fields = ["code", "datatype", "required", "order", "question", "values"]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "key": {"type": "string"}, "name": {"type": "string"}}}})
+    def get_values(self, attribute):
+        return [{"key": str(v["key"]), "name": attribute.value_name(v)} for v in attribute.values]
+
+
 class CategorySerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="display_name", read_only=True,
                                  help_text="In the request's language (Chinese unless Accept-Language says en).")
@@ -106,12 +121,14 @@ class CategorySerializer(serializers.ModelSerializer):
     default_priority = serializers.IntegerField(read_only=True, help_text="1 low … 4 urgent (see PriorityEnum).")
     accept_within = SecondsField(read_only=True, help_text="Working seconds to accept a new case.")
     resolve_within = SecondsField(read_only=True, help_text="Working seconds per level to resolve a case.")
+    attributes = CategoryAttributeSerializer(many=True, read_only=True,
+                                             help_text="Extra answers a report in this category may carry.")
 
     class Meta:
         model = Category
         fields = [
             "id", "parent", "code", "name", "name_zh", "name_en", "first_level", "department", "accept_within",
-            "resolve_within", "default_priority", "sensitive",
+            "resolve_within", "default_priority", "sensitive", "attributes",
         ]
         read_only_fields = fields
 
@@ -241,7 +258,8 @@ class CaseDetailSerializer(CaseListSerializer):
 
     class Meta(CaseListSerializer.Meta):
         fields = [
-            *CaseListSerializer.Meta.fields, "description", "reporter_public", "dispatched_from_level",
+            *CaseListSerializer.Meta.fields, "description", "attributes", "media_url", "reporter_public",
+            "dispatched_from_level",
             "escalation_count", "flagged_at", "duplicate_of", "resolved_at", "closed_at", "updated_at", "photos",
             "events", "actions",
         ]
@@ -275,7 +293,7 @@ class CaseReportSerializer(serializers.Serializer):
     """A problem seen on site. As JSON, photos follow with POST cases/{id}/photos/."""
 
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.filter(is_active=True))
-    description = serializers.CharField(max_length=2000, allow_blank=True)
+    description = serializers.CharField(max_length=4000, allow_blank=True)
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lon = serializers.FloatField(min_value=-180, max_value=180)
     address = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -295,6 +313,12 @@ class CaseReportSerializer(serializers.Serializer):
                                        help_text="A grid worker handled it on the spot (needs resolution and "
                                                  "after_photos).")
     resolution = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    attributes = serializers.DictField(
+        required=False, help_text="Answers to the category's attributes, by code (see the category's attributes); "
+                                  "a list of keys for a multivaluelist.",
+    )
+    media_url = serializers.URLField(max_length=500, required=False, allow_blank=True,
+                                     help_text="A link to a photo kept by the reporter's system.")
 
 
 class CaseReportMultipartSerializer(CaseReportSerializer):

@@ -68,7 +68,7 @@ class CategoryViewSet(ReadOnlyModelViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.category_list()
+        return selectors.category_list(with_attributes=True)
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
@@ -275,7 +275,8 @@ class _AnyAccept(BaseContentNegotiation):
 class CasePhotoFileView(APIView):
     """The one way a case photo leaves the server, for the API (token or session) and the pages alike."""
 
-    permission_classes = [AllowAny]  # the public may open public display copies; the selector decides
+    permission_classes = [AllowAny, ApiKeyScope]  # the public may open public display copies; the selector decides
+    required_scope = ("cases.read", "cases.write")  # a partner's key opens what its grants let it see
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _AnyAccept
 

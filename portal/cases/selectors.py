@@ -5,7 +5,8 @@ what of them a public page shows:
 
 - Which fields: reference, category, status, description, area (grid name), dates and a location;
   never the reporter, the assignee, residents or staff comments. For a sensitive category the
-  location is the grid's centroid and there is no address.
+  location is the grid's centroid and there is no address (issues.selectors.public_location, which
+  Open311 shows too).
 - Where: ``public_cases_near`` measures distances from that public point (issues.selectors.cases_near),
   so a sensitive case's distance tells no more than its grid does.
 """
@@ -14,9 +15,8 @@ from django.db.models import QuerySet
 
 from grid.models import GridNode, Level
 from grid.permissions import subtree_q
-from grid.selectors import grid_centre
 from issues.models import Case
-from issues.selectors import cases_near, public_case_list
+from issues.selectors import cases_near, public_case_list, public_location
 
 __all__ = ["NEARBY_LIMIT", "NEARBY_RADIUS_M", "area_choices", "public_case", "public_cases", "public_cases_near"]
 
@@ -47,11 +47,7 @@ def area_choices() -> QuerySet:
 
 def public_case(case: Case) -> dict:
     """The fields of a case safe to show anyone (templates and map markers read only these)."""
-    blurred = case.category.sensitive
-    if blurred:
-        (lat, lon), address = grid_centre(case.grid), ""
-    else:
-        lat, lon, address = case.lat, case.lon, case.address
+    lat, lon, address, blurred = public_location(case)
     return {
         "reference": case.reference,
         "category": case.category.display_name,

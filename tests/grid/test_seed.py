@@ -44,7 +44,8 @@ COUNTED = (GridNode, Household, Resident, Place, Estate, Building, Department, P
            GridNodeGroupObjectPermission, Visit)
 
 
-# Reference data created by migrations: the seed and guardian need it.
+# Reference data created by migrations: the seed and guardian need it. (The audit log is emptied too,
+# its append-only trigger off until the caller rolls back: its rows point at the users deleted here.)
 KEEP_TABLES = {"django_content_type", "auth_permission", "django_migrations"}
 
 

@@ -406,7 +406,10 @@ BAD_INPUT = {
     "coordinates-not-numbers": (_not_a_number, "lat"),
     "empty-description": (lambda categories, city: dict(description=""), "description"),
     "blank-description": (lambda categories, city: dict(description=" \n\t "), "description"),
-    "too-long-description": (lambda categories, city: dict(description="垃" * 2001), "description"),
+    "too-long-description": (
+        lambda categories, city: dict(description="垃" * (Case._meta.get_field("description").max_length + 1)),
+        "description",
+    ),
     "not-an-image": (lambda categories, city: dict(photos=[jpeg_upload(), text_upload()]), "photos"),
     "decompression-bomb": (lambda categories, city: dict(photos=[jpeg_upload(), bomb_upload()]), "photos"),
 }

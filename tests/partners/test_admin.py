@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from partners.keys import key_hash
-from partners.models import ApiKey, ApiRequest, Partner
+from partners.models import ApiKey, ApiRequest, Partner, Webhook
 from tests.grid.utils import admin_client
 from tests.partners.conftest import key_client
 
@@ -84,3 +84,18 @@ def test_the_schema_documents_api_key_authentication(db, client):
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
     case_list = schema["paths"]["/api/v1/issues/cases/"]["get"]
     assert {"apiKeyAuth": []} in case_list["security"] and {"tokenAuth": []} in case_list["security"]
+
+
+def test_a_webhook_made_in_the_admin_shows_its_secret_once(city, make_key, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    key, _text = make_key(["cases.read"])
+    client = admin_client(city.users["admin"])
+    refused = client.post(_url("webhook", "add"), {"key": key.pk, "url": "http://10.1.2.3/hook",
+                                                   "events": ["case.created"]})
+    assert refused.status_code == 200 and "url" in refused.context["adminform"].form.errors
+    response = client.post(_url("webhook", "add"), {"key": key.pk, "url": "http://127.0.0.1:9/hook",
+                                                    "events": ["case.created"]})
+    assert response.status_code == 200, response.content.decode()[:2000]
+    webhook = Webhook.objects.get()
+    assert response.context["text"] == webhook.secret and webhook.secret in response.content.decode()
+    assert webhook.secret not in client.get(_url("webhook", "change", webhook.pk)).content.decode()

@@ -208,3 +208,19 @@ def test_a_key_request_costs_a_fixed_number_of_queries(city, cases, make_key, qu
     client.get(CASES)  # the first request also sets last_used_at
     with query_budget("partners.key.cases.list"):
         assert len(_ids(client.get(CASES))) == 4
+
+
+def test_a_read_key_opens_the_photos_of_the_cases_it_sees(city, categories, make_key):
+    from tests.issues.helpers import jpeg_upload
+
+    def photo_of(grid, user):
+        case = _report(city, categories, grid, user=user, photos=[jpeg_upload()])
+        return case.photos.get().pk
+
+    inside, outside = photo_of("A1g1", "worker"), photo_of("B1g1", "worker2")
+    _key, text = make_key(["cases.read"], node=city.nodes["A"])
+    client = key_client(text)
+    assert client.get(f"/api/v1/issues/photos/{inside}/original/").status_code == 200
+    assert_error_shape(client.get(f"/api/v1/issues/photos/{outside}/original/"), 404)
+    _billing, billing = make_key(["billing.provider"])
+    assert_error_shape(key_client(billing).get(f"/api/v1/issues/photos/{inside}/original/"), 403)
