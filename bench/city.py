@@ -108,7 +108,7 @@ def _generate(root: GridNode, existing: int, total: int, categories: list[Catego
         counted AS (SELECT count(*) AS total FROM grids)
         INSERT INTO {_q(Case._meta.db_table)} (reference, category_id, description, lat, lon, address, grid_id,
             grid_path, reporter_id, reporter_kind, reporter_public, priority, status, handling_level,
-            handling_node_id, version, escalation_count, due_at, created_at, updated_at)
+            handling_node_id, version, escalation_count, due_at, created_at, updated_at, attributes, media_url)
         SELECT %(prefix)s || lpad(s::text, 8, '0'), (%(cats)s::bigint[])[1 + s %% %(ncats)s],
                '垃圾堆积 bench {GENERATION} case ' || s, 31.0, 101.0, '', g.id, g.path, %(reporter)s, 'grid_worker',
                true, 2,
@@ -117,7 +117,7 @@ def _generate(root: GridNode, existing: int, total: int, categories: list[Catego
                {int(Level.COMMUNITY)}, c.id, 1, 0,
                CASE WHEN s %% 10 = 0 THEN now() - interval '1 hour' * (1 + s %% 48)
                     WHEN s %% 10 < 7 THEN now() + interval '1 day' ELSE NULL END,
-               now() - interval '1 second' * (%(total)s - s), now()
+               now() - interval '1 second' * (%(total)s - s), now(), '{{}}'::jsonb, ''
           FROM generate_series(%(first)s, %(total)s) AS s
           CROSS JOIN counted
           JOIN grids g ON g.n = (s::bigint / 10 * {GRID_STRIDE}) %% counted.total

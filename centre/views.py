@@ -117,11 +117,11 @@ def export_cases(request):
     if fmt not in CONTENT_TYPES:
         return HttpResponse(_("Choose CSV or XLSX."), status=400, content_type="text/plain")
     form = CentreForm(request.GET)
-    try:
-        selection = select(request, form)
-    except ValidationError:
-        return HttpResponse(_("The request is not valid."), status=400, content_type="text/plain")
     with selectors.reading():
+        try:
+            selection = select(request, form)
+        except ValidationError:
+            return HttpResponse(_("The request is not valid."), status=400, content_type="text/plain")
         rows = selection.cases.count()
     export, created = export_request(actor=request.user, source=Export.Source.CENTRE, format=fmt, rows=rows,
                                      params=dict(selection.case_list_params.lists()), request=request)
@@ -172,7 +172,8 @@ def export_download(request, pk: int):
 def map_page(request):
     form = CentreForm(request.GET)
     try:
-        selection = select(request, form)
+        with selectors.reading():
+            selection = select(request, form)
     except ValidationError:
         return _page(request, "centre/map.html", _("Map of open cases"), status=400, form=form)
     data_url = reverse("centre:map-cases") + ("?" + request.GET.urlencode() if request.GET else "")

@@ -18,7 +18,11 @@ def count_with_estimate(queryset: QuerySet, limit: int | None = None) -> tuple[i
     """(count, exact): exact up to `limit` rows (counted with a LIMIT, so never more), else the
     planner's estimate on PostgreSQL; other databases (small installations) count exactly."""
     limit = EXACT_COUNT_LIMIT if limit is None else limit
-    counted = queryset.order_by()[: limit + 1].count()
+    # The joined rows do not change how many there are, and planning the joins costs more than the
+    # count (a case list's seven tables). The list's order stays: it leads the planner to the index
+    # that reads the list's first rows, not to any narrow one to filter (from its start) for them.
+    queryset = queryset.select_related(None)
+    counted = queryset[: limit + 1].count()
     if counted <= limit:
         return counted, True
     connection = connections[queryset.db]

@@ -12,8 +12,9 @@ listed in ``CalendarDay`` (public holidays and make-up working days, filled by
 ``settings.WORKING_HOURS`` (default 09:00-12:00 and 13:30-17:30), local time in
 ``settings.TIME_ZONE``. "N working days" is N times ``working_day_length()`` (7 hours by default).
 
-Overrides are read from the database on every call, for exactly the span a call needs (one query,
-rarely two), and never cached between calls: an edit in the admin moves the next deadline computed.
+The overrides (a few dozen rows a year) are kept in each process and reloaded whenever any process
+changes one (civic.cached: a save or delete in the admin, ``load_holidays``): an edit moves the next
+deadline computed, and a report costs no query for the calendar.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from civic.cached import SharedVersion
 from civic.calendar_models import CalendarDay
 
 __all__ = [
@@ -71,9 +73,12 @@ def working_day_length() -> timedelta:
                timedelta(0))
 
 
+OVERRIDES = SharedVersion("workcal", lambda: dict(CalendarDay.objects.values_list("date", "is_workday")))
+
+
 def load_overrides(first: date, last: date) -> dict[date, bool]:
-    """The CalendarDay overrides from ``first`` to ``last`` inclusive, as {date: is_workday}, in one query."""
-    return dict(CalendarDay.objects.filter(date__range=(first, last)).values_list("date", "is_workday"))
+    """The CalendarDay overrides from ``first`` to ``last`` inclusive, as {date: is_workday}."""
+    return {day: workday for day, workday in OVERRIDES.get().items() if first <= day <= last}
 
 
 def _is_workday(day: date, overrides: dict[date, bool]) -> bool:

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.filters import OrderingFilter
 
+from civic.api.pagination import with_tie_break
 from grid.filters import SubtreeFilter
 from issues.models import OPEN_STATUSES, Case, Category, Status
 from issues.selectors import category_descendant_ids
@@ -19,7 +20,9 @@ def overdue_q() -> Q:
 
 
 class CaseFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices, label=_("status (repeat for several)"))
+    # A column of the case itself: no join can repeat a row, and DISTINCT would sort the whole scope.
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, label=_("status (repeat for several)"),
+                                                 distinct=False)
     category = django_filters.ModelChoiceFilter(
         queryset=Category.objects.all(), method="filter_category", label=_("category, with its sub-categories")
     )
@@ -53,10 +56,7 @@ class CaseFilter(django_filters.FilterSet):
 
 
 class CaseOrderingFilter(OrderingFilter):
-    """DRF's ordering with the id appended as a tie-break, so pages never repeat or skip a case."""
+    """DRF's ordering with the id as the last tie-break, so pages never repeat or skip a case."""
 
     def get_ordering(self, request, queryset, view):
-        ordering = list(super().get_ordering(request, queryset, view) or [])
-        if not {"id", "-id", "pk", "-pk"} & set(ordering):
-            ordering.append("-id")
-        return ordering
+        return with_tie_break(super().get_ordering(request, queryset, view) or [])

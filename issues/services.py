@@ -13,18 +13,17 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import MaxLengthValidator, URLValidator
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from civic.errors import AlreadyDone, ConflictError
 from civic.images import process_photo
-from civic.notices import notice_queue
+from civic.notices import notices_queue
 from civic.workcal import add_working_time
 from grid.geo import distance_to_area_m
 from grid.models import Department, GridNode, Level, Post, Role
-from grid.permissions import can, grant_paths, is_within
+from grid.permissions import can, grant_paths, held_roles, is_within
 from grid.selectors import grid_centre, locate
 from issues.attributes import attributes_clean
 from issues.events import publish_case_change
@@ -96,11 +95,17 @@ def transitions_for(user, case: Case) -> list[Transition]:
 
 def _next_reference(now: datetime) -> str:
     year = timezone.localtime(now).year  # the local year: 1 January starts at 16:00 UTC in Hohhot
-    sequence, _created = CaseSequence.objects.get_or_create(prefix=REFERENCE_PREFIX, year=year)
-    # The UPDATE takes the row lock, so concurrent reports get distinct numbers.
-    CaseSequence.objects.filter(pk=sequence.pk).update(last=F("last") + 1)
-    sequence.refresh_from_db(fields=["last"])
-    return f"{REFERENCE_PREFIX}-{year}-{sequence.last:06d}"
+    table = connection.ops.quote_name(CaseSequence._meta.db_table)
+    # One statement: the year's first report creates the row, every other one increments it under the
+    # row lock the UPDATE takes, so concurrent reports get distinct numbers.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (prefix, year, last) VALUES (%s, %s, 1)"
+            f" ON CONFLICT (prefix, year) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [REFERENCE_PREFIX, year],
+        )
+        (last,) = cursor.fetchone()
+    return f"{REFERENCE_PREFIX}-{year}-{last:06d}"
 
 
 def _ancestor_at(grid: GridNode, level: int) -> GridNode:
@@ -116,7 +121,7 @@ def _coordinate(value) -> Decimal:
 
 
 def _reporter_kind(user) -> str:
-    if Post.objects.filter(user=user, role=Role.GRID_WORKER).exists():
+    if Role.GRID_WORKER in held_roles(user):
         return ReporterKind.GRID_WORKER
     return ReporterKind.STAFF if grant_paths(user, "view_gridnode") != [] else ReporterKind.CITIZEN
 
@@ -137,16 +142,18 @@ def _notify(case: Case, template: str, users: Iterable, key: str, **extra) -> No
         "level": str(Level(case.handling_level).label), "deadline": case.due_at.isoformat() if case.due_at else "",
         **extra,
     }
-    for user in users:
-        notice_queue(recipient=user, template=template, context=context, dedupe_key=f"case:{case.pk}:{key}:{user.pk}")
+    notices_queue(recipients=users, template=template, context=context,
+                  dedupe_key=lambda user: f"case:{case.pk}:{key}:{user.pk}")
 
 
-def _store_photos(case: Case, event: CaseEvent, photos: Sequence, kind: str, user) -> None:
-    for processed in photos:
+def _store_photos(case: Case, event: CaseEvent, photos: Sequence, kind: str, user) -> list[CasePhoto]:
+    return [
         CasePhoto.objects.create(
             case=case, event=event, kind=kind, image=processed.original, display=processed.display,
             width=processed.width, height=processed.height, uploaded_by=user,
         )
+        for processed in photos
+    ]
 
 
 def _validated_photos(uploads: Sequence[UploadedFile]) -> list:
@@ -274,23 +281,37 @@ def _raise_if_reported(actor, client_key: UUID | None) -> None:
 def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolution) -> Case:
     case.handling_node = _ancestor_at(case.grid, case.handling_level)
     case.reference = _next_reference(now)
-    # The client key is left to the unique index: a parallel duplicate must reach the IntegrityError path.
-    case.full_clean(exclude=["reference", "grid_path", "handling_node", "client_key"])
+    # The grid and the reporter are rows just read (no lookups to prove they exist; the category, from
+    # the caller, may be gone); the client key is left to its unique index (a parallel duplicate must
+    # reach the IntegrityError path) and the check constraint to the database.
+    case.full_clean(exclude=["reference", "grid_path", "handling_node", "client_key", "grid", "reporter"],
+                    validate_unique=False, validate_constraints=False)
     case.save()
     event = _event(case, actor, "report", "", None)
-    _store_photos(case, event, photos, CasePhoto.KIND_REPORT, actor)
+    photos = _store_photos(case, event, photos, CasePhoto.KIND_REPORT, actor)
+    events = [event]
     if resolve_on_spot:
         case.status, case.resolved_at, case.due_at = Status.RESOLVED, now, None
         case.version += 1
         case.save(update_fields=["status", "resolved_at", "due_at", "version", "updated_at"])
         event = _event(case, actor, "resolve", Status.REPORTED, case.handling_level, comment=resolution)
-        _store_photos(case, event, after_photos, CasePhoto.KIND_AFTER, actor)
+        photos += _store_photos(case, event, after_photos, CasePhoto.KIND_AFTER, actor)
+        events.append(event)
         # The community still closes the loop: it verifies and closes what was handled on the spot.
         _notify(case, "issues/case_resolved", _handlers(case), "resolved")
     else:
         _notify(case, "issues/case_reported", _handlers(case), "reported")
     publish_case_change(case, created=True, previous_status=Status.REPORTED)
+    # The timeline and photos as written: whoever answers with the new case need not read them back.
+    case._prefetched_objects_cache = {"events": _as_read(case.events, events), "photos": _as_read(case.photos, photos)}
     return case
+
+
+def _as_read(manager, rows: list):
+    """The manager's queryset holding `rows` as if prefetched (what prefetch_related stores)."""
+    queryset = manager.all()
+    queryset._result_cache, queryset._prefetch_done = rows, True
+    return queryset
 
 
 #

@@ -22,7 +22,7 @@ from partners.addresses import check_webhook_url
 from partners.keys import display_prefix, key_hash, key_new, validate_key_text, validate_scopes
 from partners.models import ApiKey, ApiRequest, Partner, Webhook, WebhookDelivery
 from partners.scopes import scope_codenames
-from partners.webhooks import enqueue_after_commit, event_types
+from partners.webhooks import WEBHOOKS, enqueue_after_commit, event_types
 
 __all__ = [
     "api_key_create",
@@ -146,6 +146,7 @@ def api_key_revoke(*, actor, key: ApiKey) -> ApiKey:
         if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
             audit_record(actor=actor, action="api_key.revoked", target=key,
                          summary=f"{key.partner.code} {key.prefix}")
+            WEBHOOKS.forget()  # its webhooks hear nothing more
     key.refresh_from_db(fields=["revoked_at"])
     return key
 
@@ -226,6 +227,7 @@ def webhook_deactivate(*, actor, webhook: Webhook) -> Webhook:
     with transaction.atomic():
         if Webhook.objects.filter(pk=webhook.pk, active=True).update(active=False):
             audit_record(actor=actor, action="webhook.deactivated", target=webhook, summary=webhook.url[:255])
+            WEBHOOKS.forget()
     webhook.refresh_from_db(fields=["active"])
     return webhook
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from civic.cached import SharedVersion
 from partners.models import Webhook, WebhookDelivery
 
 __all__ = [
@@ -70,14 +70,25 @@ def _event(name: str) -> EventType:
         raise LookupError(f"Event {name!r} is not registered; register it from its app's ready().") from None
 
 
-def _subscribers(event: EventType) -> list[Webhook]:
-    now = timezone.now()
-    webhooks = (
+def _active_webhooks() -> list[Webhook]:
+    return list(
         Webhook.objects.select_related("key__node")
         .filter(active=True, key__revoked_at__isnull=True, key__partner__active=True)
-        .filter(Q(key__expires_at__isnull=True) | Q(key__expires_at__gt=now))
     )
-    return [w for w in webhooks if event.name in w.events and set(event.scopes) & set(w.key.scopes)]
+
+
+# Read by every case report and transition: kept in each process until a webhook, key or partner
+# changes (partners.apps connects the signals; services that update in bulk call forget()).
+WEBHOOKS = SharedVersion("partners.webhooks", _active_webhooks)
+
+
+def _subscribers(event: EventType) -> list[Webhook]:
+    now = timezone.now()
+    return [
+        w for w in WEBHOOKS.get()
+        if (w.key.expires_at is None or w.key.expires_at > now)
+        and event.name in w.events and set(event.scopes) & set(w.key.scopes)
+    ]
 
 
 def _reaches(webhook: Webhook, grid_path: str | None) -> bool:

@@ -138,8 +138,8 @@ class ExportsView(APIView):
     def post(self, request):
         body = ExportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        selection = select(request, CentreForm(request.GET))
         with selectors.reading():
+            selection = select(request, CentreForm(request.GET))
             rows = selection.cases.count()
         export, created = export_request(
             actor=request.user, source=Export.Source.CENTRE, format=body.validated_data["format"], rows=rows,

@@ -30,7 +30,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from civic.counts import EXACT_COUNT_LIMIT, count_with_estimate
 
-__all__ = ["KeysetPagination"]
+__all__ = ["KeysetPagination", "with_tie_break"]
 
 
 #
@@ -48,8 +48,10 @@ class _Key:
 
     def order_by(self, reverse: bool) -> OrderBy:
         descending = self.descending != reverse
-        # NULLs last in the list's own order, hence first when it is walked backwards.
-        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+        # NULLs last in the list's own order, hence first when it is walked backwards. Said only of a
+        # nullable column: "id DESC NULLS LAST" is not the order of a backward index scan (PostgreSQL
+        # does not know that a NOT NULL column has no NULLs to place), so it would sort the whole scope.
+        nulls = ({"nulls_first": True} if reverse else {"nulls_last": True}) if self.nullable else {}
         expression = F(self.name)
         return expression.desc(**nulls) if descending else expression.asc(**nulls)
 
@@ -71,9 +73,7 @@ def _keys(queryset: QuerySet) -> list[_Key] | None:
     ordering = list(queryset.query.order_by or queryset.model._meta.ordering or [])
     if not all(isinstance(item, str) for item in ordering):
         return None
-    names = list(ordering)
-    if not {"id", "-id", "pk", "-pk"} & set(names):
-        names.append("-id")
+    names = with_tie_break(ordering)
     keys = []
     for name in names:
         bare = name.lstrip("-")
@@ -85,6 +85,16 @@ def _keys(queryset: QuerySet) -> list[_Key] | None:
         if bare == "id":
             break  # unique: nothing after it can matter
     return keys
+
+
+def with_tie_break(ordering: Sequence[str]) -> list[str]:
+    """The ordering with the id last, so that rows never tie. It runs the way the last key does: then one
+    index on (key, id) serves the list in either direction ("soonest deadline first" reads (due_at, id)
+    forwards, without a sort); with no key at all, newest first."""
+    names = list(ordering)
+    if not {"id", "-id", "pk", "-pk"} & set(names):
+        names.append("-id" if not names or names[-1].startswith("-") else "id")
+    return names
 
 
 def _field(model: type[Model], name: str):

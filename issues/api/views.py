@@ -181,7 +181,9 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         }.get(self.action, CaseDetailSerializer)
 
     def _detail(self, case_pk: int, status_code: int = status.HTTP_200_OK) -> Response:
-        case = selectors.case_detail(user=self.request.user).get(pk=case_pk)
+        return self._answer(selectors.case_detail(user=self.request.user).get(pk=case_pk), status_code)
+
+    def _answer(self, case: Case, status_code: int) -> Response:
         serializer = CaseDetailSerializer(case, context=self.get_serializer_context())
         return Response(serializer.data, status=status_code, headers={"ETag": case_etag(case)})
 
@@ -196,7 +198,9 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         serializer.is_valid(raise_exception=True)
 
         def respond(case: Case, status_code: int) -> Response:
-            response = self._detail(case.pk, status_code)
+            # A new case is answered as the service wrote it (its timeline and photos came back with it);
+            # a replayed one is read, as it may have moved on since.
+            response = self._answer(case, status_code) if status_code == 201 else self._detail(case.pk, status_code)
             response["Location"] = request.build_absolute_uri(f"{case.pk}/")
             return response
 

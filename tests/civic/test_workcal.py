@@ -255,3 +255,21 @@ def test_load_holidays_warns_about_years_the_package_does_not_know(db):
     assert "for 2026:" in out.getvalue()
     with pytest.raises(Exception, match="None of the requested years"):
         call_command("load_holidays", "--years", "2099", stdout=StringIO(), stderr=StringIO())
+
+
+def test_the_calendar_is_read_once_and_again_after_any_change(db, django_assert_num_queries):
+    """Kept in the process (civic.cached), so a deadline costs no query; a saved or deleted day is seen
+    at once, whichever process saved it (the version lives in the shared cache)."""
+    from civic.workcal import OVERRIDES
+
+    start = at(2025, 4, 30, 16)  # Wednesday 16:00; the day ends at 17:30
+    add_working_time(start, H)
+    with django_assert_num_queries(0):
+        assert add_working_time(start, 2 * H) == at(2025, 5, 1, 9, 30)
+    holiday = CalendarDay.objects.create(date=date(2025, 5, 1), is_workday=False, name="劳动节")
+    assert add_working_time(start, 2 * H) == at(2025, 5, 2, 9, 30)
+    holiday.delete()
+    assert add_working_time(start, 2 * H) == at(2025, 5, 1, 9, 30)
+    CalendarDay.objects.bulk_create([CalendarDay(date=date(2025, 5, 1), is_workday=False)])  # no signal:
+    OVERRIDES.forget()  # whoever writes in bulk says so (load_holidays saves row by row)
+    assert add_working_time(start, 2 * H) == at(2025, 5, 2, 9, 30)

@@ -71,4 +71,5 @@ def test_the_list_costs_the_same_queries_for_one_case_or_many(as_user, city, cat
     assert len(references(html, "<ol class=\"cases\">")) == 6
 
 
-QUERIES = 6  # session, user, posts (who may use the app), grants, open cases, cases to check
+QUERIES = 7  # session, user, posts (who may use the app), grants, own cases outside the grants?, open cases,
+#             cases to check
