@@ -257,16 +257,23 @@ def _hand_sql(user) -> list:
         for (path,) in sorted(cursor.fetchall()):
             if not paths or not path.startswith(paths[-1]):
                 paths.append(path)
-        ranges = " OR ".join(["(c.grid_path >= %s AND c.grid_path < %s)"] * len(paths)) or "FALSE"
+        # As one who knows the indexes writes it: each subtree as its level's prefix (the per-level
+        # (prefix, status, id) indexes), and the user's own cases as a second ordered branch, each
+        # branch reading one page from its index, rather than one "in my subtrees OR mine" condition.
+        subtrees = " OR ".join(["substring(grid_path, 1, %s) = %s"] * len(paths)) or "FALSE"
         cursor.execute(
             # The same joins as issues.selectors.case_list: what a list row shows.
-            "SELECT c.*, cat.*, g.*, h.*, d.*, r.*, a.* FROM issues_case c"
+            "SELECT c.*, cat.*, g.*, h.*, d.*, r.*, a.* FROM ("
+            f"  (SELECT id FROM issues_case WHERE status = %s AND ({subtrees}) ORDER BY id DESC LIMIT {PAGE})"
+            "   UNION"
+            f"  (SELECT id FROM issues_case WHERE status = %s AND reporter_id = %s ORDER BY id DESC LIMIT {PAGE})"
+            " ) page JOIN issues_case c ON c.id = page.id"
             " JOIN issues_category cat ON cat.id = c.category_id"
             " JOIN grid_gridnode g ON g.id = c.grid_id JOIN grid_gridnode h ON h.id = c.handling_node_id"
             " LEFT JOIN grid_department d ON d.id = c.handling_department_id"
             " JOIN civic_user r ON r.id = c.reporter_id LEFT JOIN civic_user a ON a.id = c.assignee_id"
-            f" WHERE c.status = %s AND (({ranges}) OR c.reporter_id = %s) ORDER BY c.id DESC LIMIT {PAGE}",
-            [LIST_STATUS, *[b for p in paths for b in (p, p + PATH_END)], user.pk],
+            f" ORDER BY c.id DESC LIMIT {PAGE}",
+            [LIST_STATUS, *[b for p in paths for b in (len(p), p)], LIST_STATUS, user.pk],
         )
         return cursor.fetchall()
 
