@@ -9,8 +9,8 @@ The rules, per caller (``scope``) and key:
 * the first request claims the key with a unique INSERT, in a transaction of its own, *before* it runs:
   a second copy arriving while the first runs finds the claim and is answered 409 (nothing runs twice);
 * the first request's answer (status, body, chosen headers) is stored once it has run, whatever it was
-  (a 4xx that the service refused is replayed as well), unless it was a 5xx: then the claim is dropped
-  so that a retry may run;
+  (a 409 or 404 that the service answered is replayed as well), unless it was a 400 (the request was
+  not valid: nothing began) or a 5xx: then the claim is dropped so that a retry may run;
 * the same key with the same request (method, path, canonical body) answers the stored response with
   ``Idempotent-Replayed: true``; with another request, 422;
 * records are kept at least ``IDEMPOTENCY_KEEP`` (24 h) and then purged (``idempotency_purge``).
@@ -110,7 +110,7 @@ def idempotent_run(
     except BaseException:
         manager.filter(pk=record.pk).delete()
         raise
-    if status >= 500:
+    if status >= 500 or status == 400:
         manager.filter(pk=record.pk).delete()
     else:
         manager.filter(pk=record.pk).update(
