@@ -82,7 +82,7 @@ from civic.models import Notice  # noqa: E402
 from civic.notices import notice_queue  # noqa: E402
 from civic.workcal import add_working_time  # noqa: E402
 from grid.models import GridNode, Level, Post, Role  # noqa: E402
-from grid.permissions import PATH_END, forget_grants  # noqa: E402
+from grid.permissions import forget_grants  # noqa: E402
 from issues.api.views import CaseViewSet  # noqa: E402
 from issues.models import OPEN_STATUSES, Case, CaseEvent, Category, Status  # noqa: E402
 from issues.selectors import case_list  # noqa: E402
