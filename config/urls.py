@@ -12,6 +12,7 @@ api_v1 = [
     path("centre/", include("centre.api.urls")),
     path("partners/", include("partners.api.urls")),
     path("billing/", include("services.billing.api.urls")),
+    path("booking/", include("services.booking.api.urls")),
 ]
 
 urlpatterns = [
