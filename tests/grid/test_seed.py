@@ -55,11 +55,11 @@ def empty_tables() -> None:
     tables = [t for t in connection.introspection.django_table_names(only_existing=True) if t not in KEEP_TABLES]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # The audit log refuses deletes (civic migration 0004; SQLite refuses only updates), and its rows
-            # name the users deleted here: off only until the caller rolls back
-            # (ALTER TABLE needs the audit rows' deferred foreign-key checks done first).
+            # Append-only tables refuse deletes (the audit log, billing's journal; SQLite's refuse only
+            # updates), and their rows name the users deleted here: every trigger off only until the
+            # caller rolls back (the pending deferred checks done first, as the rows were written).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
-            cursor.execute("ALTER TABLE civic_auditevent DISABLE TRIGGER civic_auditevent_append_only")
+            cursor.execute("SET LOCAL session_replication_role = replica")
         for table in tables:  # DELETE, not TRUNCATE: PostgreSQL refuses TRUNCATE with deferred FK checks pending
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
 
