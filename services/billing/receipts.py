@@ -67,7 +67,7 @@ def render_receipt(receipt: Receipt) -> bytes:
 
     _register_font()
     title_style = ParagraphStyle("title", fontName=FONT, fontSize=18, leading=24, spaceAfter=6)
-    body = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=14)
+    body = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12)
     small = ParagraphStyle("small", fontName=FONT, fontSize=8, leading=11, textColor=colors.HexColor("#4a4a4a"))
 
     buffer = BytesIO()
@@ -94,7 +94,7 @@ def render_receipt(receipt: Receipt) -> bytes:
         rows.append([Paragraph(line.provider, body), account, line.period, line.bill_number, line.reference,
                      _yuan(line.amount)])
     rows.append(["", "", "", "", _("Total"), _yuan(receipt.total)])
-    bills = Table(rows, colWidths=[36 * mm, 32 * mm, 18 * mm, 30 * mm, 30 * mm, 28 * mm], repeatRows=1)
+    bills = Table(rows, colWidths=[42 * mm, 30 * mm, 16 * mm, 28 * mm, 32 * mm, 26 * mm], repeatRows=1)
     bills.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), FONT, 9),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef4fb")),
@@ -130,13 +130,16 @@ def receipt_of(payment) -> Receipt:
     from services.billing.selectors import receipt_data
 
     data = receipt_data(payment)
+    payer = payment.payer
+    # A Chinese name is written surname first, with no space.
+    name = f"{payer.last_name}{payer.first_name}".strip()
     holders = dict(payment.items.values_list("bill_id", "bill__account__holder_name"))
     method = data["method_label"]
     if data["purpose"] != "bills":
         method = f"{method} · {_('one-card top-up')}"
     return Receipt(
         number=data["transaction_id"], paid_at=data["settled_at"] or data["created_at"], method=str(method),
-        payer=data["payer"], total=data["amount"], gateway_reference=data["gateway_reference"],
+        payer=name or data["payer"], total=data["amount"], gateway_reference=data["gateway_reference"],
         lines=[ReceiptLine(provider=bill["provider"], account_number=bill["account_number"],
                            holder=holders.get(bill["id"], ""), period=bill["period"],
                            bill_number=bill["bill_number"], reference=bill["payment_reference"],
