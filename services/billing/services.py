@@ -402,10 +402,11 @@ def _parse_period(value) -> date:
 
 
 def _parse_date(value) -> date:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-    except ValueError:
-        pass
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     raise ValidationError(_("Give the date as YYYY-MM-DD."))
 
 
