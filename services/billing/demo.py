@@ -27,7 +27,7 @@ PROVIDERS = [
     ("unicom", "中国联通呼和浩特分公司", Provider.Kind.UNICOM, "UNI", Decimal("39.00")),
     ("cabletv", "呼和浩特广电网络", Provider.Kind.CABLE_TV, "CTV", Decimal("26.50")),
     ("water", "呼和浩特首创春华水务", Provider.Kind.WATER, "WTR", Decimal("42.30")),
-    ("gas", "呼和浩特中燃城市燃气", Provider.Kind.GAS, "GAS", Decimal("76.80")),
+    ("citygas", "呼和浩特中燃城市燃气", Provider.Kind.GAS, "GAS", Decimal("76.80")),
 ]
 CARD_OPENING = Decimal("1000.00")
 PAID_MONTHS = 3

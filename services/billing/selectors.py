@@ -5,7 +5,7 @@ a provider's key reads only its provider's rows (``provider_for``)."""
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -149,7 +149,12 @@ def provider_bills(*, provider: Provider) -> QuerySet:
 
 
 def provider_subscriptions(*, provider: Provider, status: str | None = None) -> QuerySet:
-    subscriptions = Subscription.objects.filter(account__provider=provider).select_related("account")
+    """The applications for the provider's accounts, each with the amount of its account's latest bill
+    (`last_amount`), against which a last-amount proof is checked."""
+    last = (Bill.objects.filter(account=OuterRef("account")).exclude(status=Bill.Status.VOID)
+            .order_by("-period", "-id").values("amount")[:1])
+    subscriptions = (Subscription.objects.filter(account__provider=provider).select_related("account")
+                     .annotate(last_amount=Subquery(last)))
     if status:
         subscriptions = subscriptions.filter(status=status)
     return subscriptions.order_by("applied_at", "id")

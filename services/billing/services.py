@@ -321,6 +321,8 @@ def proof_matches(subscription: Subscription) -> bool | None:
     """Does a last-amount proof match the account's latest bill? None for codes (the provider knows)."""
     if subscription.proof_method != Subscription.Proof.LAST_AMOUNT:
         return None
+    if hasattr(subscription, "last_amount"):  # annotated by selectors.provider_subscriptions
+        return subscription.last_amount is not None and Decimal(subscription.proof_value) == subscription.last_amount
     last = Bill.objects.filter(account_id=subscription.account_id).exclude(status=Bill.Status.VOID).order_by(
         "-period", "-id").values_list("amount", flat=True).first()
     return last is not None and Decimal(subscription.proof_value) == last
