@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from openpyxl import load_workbook
 
 from services.billing import services
@@ -135,7 +136,7 @@ def test_queue_lists_pending_applications_and_confirms_them(billing):
     response = client.post(url("subscription") + "?status=all", {"action": "confirm",
                                                                  "_selected_action": [pending.pk]},
                            follow=True, HTTP_ACCEPT_LANGUAGE="en")
-    assert "no longer waiting" in response.content.decode()
+    assert escape(services.SubscriptionNotPending.message) in response.content.decode()
 
 
 def test_reject_asks_for_a_reason(billing):

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from services.billing import services
 from services.billing.models import Bill, Card, IdempotencyRecord, Payment, Subscription
@@ -157,7 +158,7 @@ def test_applying_twice_is_refused(water, citizen):
     client.post(reverse("portal:billing:apply"), data)
     response = client.post(reverse("portal:billing:apply"), data)
     assert response.status_code == 400
-    assert "already applied" in response.content.decode()
+    assert escape(services.SubscriptionExists.message) in response.content.decode()
     assert Subscription.objects.filter(citizen=citizen).count() == 1
 
 
@@ -214,7 +215,7 @@ def test_insufficient_funds_moves_nothing_and_offers_a_new_token(subscribed, cit
     response = client.post(reverse("portal:billing:pay"),
                            {"bills": [subscribed.bill.pk], "method": "card", "token": token})
     assert response.status_code == 409
-    assert "balance is too low" in response.content.decode()
+    assert escape(services.InsufficientFunds.message) in response.content.decode()
     assert token_of(response) != token
     assert not Payment.objects.exists()
     assert not IdempotencyRecord.objects.exists()  # a refusal stores nothing: the form may be sent again
