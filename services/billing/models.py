@@ -92,8 +92,9 @@ class Provider(models.Model):
 class UtilityAccount(models.Model):
     """A customer account at a provider (a meter, a phone line)."""
 
+    # Not indexed alone: the unique (provider, account_number) index serves it.
     provider = models.ForeignKey(Provider, verbose_name=_("provider"), on_delete=models.PROTECT,
-                                 related_name="accounts")
+                                 related_name="accounts", db_index=False)
     account_number = models.CharField(_("account number"), max_length=64)
     holder_name = models.CharField(_("holder name"), max_length=100)
     address = models.CharField(_("address"), max_length=255, blank=True)
@@ -171,14 +172,17 @@ class Bill(models.Model):
         OVERDUE = "overdue", _("overdue")
         VOID = "void", _("void")
 
-    provider = models.ForeignKey(Provider, verbose_name=_("provider"), on_delete=models.PROTECT, related_name="bills")
+    # The foreign keys are not indexed alone: the indexes below (and the unique bill number) lead with
+    # them. Every index costs a bulk push time.
+    provider = models.ForeignKey(Provider, verbose_name=_("provider"), on_delete=models.PROTECT, related_name="bills",
+                                 db_index=False)
     bill_number = models.CharField(_("bill number"), max_length=64)
     account = models.ForeignKey(UtilityAccount, verbose_name=_("account"), on_delete=models.PROTECT,
-                                related_name="bills")
+                                related_name="bills", db_index=False)
     # Who sees the bill as theirs: the account's subscriber when it was issued (or when they subscribed),
     # or the patient of a visit bill.
     citizen = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("citizen"), on_delete=models.PROTECT,
-                                null=True, blank=True, related_name="billing_bills")
+                                null=True, blank=True, related_name="billing_bills", db_index=False)
     period = models.DateField(_("period"), help_text=_("The first day of the month billed."))
     description = models.CharField(_("description"), max_length=255, blank=True)
     amount = models.DecimalField(_("amount"), validators=[MinValueValidator(ZERO)], **MONEY)
@@ -221,7 +225,8 @@ class Bill(models.Model):
 
 
 class BillLine(models.Model):
-    bill = models.ForeignKey(Bill, verbose_name=_("bill"), on_delete=models.CASCADE, related_name="lines")
+    bill = models.ForeignKey(Bill, verbose_name=_("bill"), on_delete=models.CASCADE, related_name="lines",
+                             db_index=False)  # the unique (bill, position) index serves it
     position = models.PositiveSmallIntegerField(_("position"))
     description = models.CharField(_("description"), max_length=255)
     amount = models.DecimalField(_("amount"), **MONEY)

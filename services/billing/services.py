@@ -18,7 +18,6 @@ So a card's balance is minus the sum of its ledger account, which the reconcilia
 """
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -27,8 +26,9 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -150,9 +150,16 @@ class SubscriptionNotPending(ConflictError):
 #
 
 
+_PLAIN_AMOUNT = re.compile(r"-?\d{1,10}(?:\.\d{1,2})?\Z")
+
+
 def parse_amount(value, *, field: str = "amount", allow_zero: bool = True, allow_negative: bool = False) -> Decimal:
     """A money amount from the API: a string (or int) with at most two decimals; floats are refused
     (they cannot say 0.10 exactly)."""
+    if type(value) is str and _PLAIN_AMOUNT.match(value):  # the usual case, checked cheaply (bulk pushes)
+        amount = Decimal(value).quantize(CENT)
+        if amount > 0 or (amount == 0 and allow_zero) or (amount < 0 and allow_negative):
+            return amount
     if isinstance(value, (bool, float)) or value is None:
         raise ValidationError({field: _("Send the amount as a string such as \"123.45\".")})
     try:
@@ -198,9 +205,11 @@ def _payment_reference(provider_code: str, bill_number: str) -> str:
 
 def _content_hash(*, account_number: str, period: date, amount: Decimal, due_date: date,
                   lines: Sequence[tuple[str, Decimal]], description: str = "") -> str:
-    content = [account_number, period.isoformat(), str(amount), due_date.isoformat(), description,
-               [[text, str(value)] for text, value in lines]]
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    # Joined by the unit separator (a crafted one in a field changes only the hash of its own bill).
+    parts = [account_number, period.isoformat(), str(amount), due_date.isoformat(), description]
+    for text, value in lines:
+        parts += [text, str(value)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _root_path() -> str:
@@ -438,22 +447,24 @@ class _Item:
     content_hash: str = ""
 
 
+_ITEM_CHECKS = (
+    ("bill_number", lambda v: _text(v, limit=64)),
+    ("account_number", lambda v: _text(v, limit=64)),
+    ("holder_name", lambda v: _text(v, limit=100, required=False)),
+    ("address", lambda v: _text(v, limit=255, required=False)),
+    ("description", lambda v: _text(v, limit=255, required=False)),
+    ("period", lambda v: _parse_period(v)),
+    ("amount", lambda v: parse_amount(v)),
+    ("due_date", lambda v: _parse_date(v)),
+)
+
+
 def _validate_item(index: int, raw, errors: dict[str, list[str]]) -> _Item | None:
     if not isinstance(raw, dict):
         errors[str(index)] = [_("Each bill is an object.")]
         return None
     values, failed = {}, False
-    checks = {
-        "bill_number": lambda v: _text(v, limit=64),
-        "account_number": lambda v: _text(v, limit=64),
-        "holder_name": lambda v: _text(v, limit=100, required=False),
-        "address": lambda v: _text(v, limit=255, required=False),
-        "description": lambda v: _text(v, limit=255, required=False),
-        "period": _parse_period,
-        "amount": lambda v: parse_amount(v),
-        "due_date": _parse_date,
-    }
-    for name, check in checks.items():
+    for name, check in _ITEM_CHECKS:
         try:
             values[name] = check(raw.get(name))
         except ValidationError as error:
@@ -515,8 +526,8 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
     if errors:
         raise PushRejected(errors)
     with transaction.atomic():
-        known = dict(Bill.objects.filter(provider=provider, bill_number__in=list(first_index))
-                     .values_list("bill_number", "content_hash"))
+        known = dict(_values_in(Bill.objects.filter(provider=provider), "bill_number", list(first_index),
+                                ("bill_number", "content_hash")))
         conflicts = {f"{item.index}.bill_number": [str(BillConflict.message)]
                      for item in valid if item.bill_number in known and known[item.bill_number] != item.content_hash}
         if conflicts:
@@ -524,42 +535,100 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
         new = [item for item in valid if item.bill_number not in known]
         if not new:
             return PushResult(created=0, unchanged=len(valid), bill_ids=[])
-        accounts = _accounts_for(provider, new)
-        subscribers = dict(
-            Subscription.objects.filter(account_id__in=[a.pk for a in accounts.values()],
-                                        status=Subscription.Status.ACTIVE)
-            .order_by("account_id", "decided_at").values_list("account_id", "citizen_id")
-        )
+        accounts = _accounts_for(provider, new)  # account number -> (id, grid path)
+        subscribers = dict(_values_in(
+            Subscription.objects.filter(status=Subscription.Status.ACTIVE).order_by("account_id", "decided_at"),
+            "account_id", [pk for pk, _path in accounts.values()], ("account_id", "citizen_id")))
         now = timezone.now()
-        bills = [
-            Bill(provider=provider, bill_number=item.bill_number, account=accounts[item.account_number],
-                 citizen_id=subscribers.get(accounts[item.account_number].pk), period=item.period,
-                 description=item.description, amount=item.amount, due_date=item.due_date,
-                 payment_reference=_payment_reference(provider.code, item.bill_number),
-                 content_hash=item.content_hash, grid_path=accounts[item.account_number].grid_path, issued_at=now)
-            for item in new
-        ]
+        count = len(new)
+        account_ids = [accounts[item.account_number][0] for item in new]
         try:
             with transaction.atomic():
-                Bill.objects.bulk_create(bills, batch_size=2000)
+                stored = _insert(Bill, {
+                    "provider_id": [provider.pk] * count,
+                    "bill_number": [item.bill_number for item in new],
+                    "account_id": account_ids,
+                    "citizen_id": [subscribers.get(pk) for pk in account_ids],
+                    "period": [item.period for item in new],
+                    "description": [item.description for item in new],
+                    "amount": [item.amount for item in new],
+                    "amount_paid": [ZERO] * count,
+                    "currency": ["CNY"] * count,
+                    "due_date": [item.due_date for item in new],
+                    "payment_reference": [_payment_reference(provider.code, item.bill_number) for item in new],
+                    "status": [Bill.Status.ISSUED] * count,
+                    "version": [1] * count,
+                    "content_hash": [item.content_hash for item in new],
+                    "grid_path": [accounts[item.account_number][1] for item in new],
+                    "issued_at": [now] * count,
+                }, returning=("bill_number", "id", "citizen_id"))
         except IntegrityError:
             # A concurrent push stored one of these numbers first (or, once in 10^15, a reference clashed).
             raise BillConflict(_("Another push stored some of these bills at the same time; send it again.")) from None
-        BillLine.objects.bulk_create(
-            [BillLine(bill=bill, position=position, description=text, amount=amount)
-             for bill, item in zip(bills, new, strict=True) for position, (text, amount) in enumerate(item.lines)],
-            batch_size=5000,
-        )
-        notify = [bill.pk for bill in bills if bill.citizen_id is not None]
+        ids = {number: (pk, citizen_id) for number, pk, citizen_id in stored}
+        lines = [(ids[item.bill_number][0], position, text, amount)
+                 for item in new for position, (text, amount) in enumerate(item.lines)]
+        if lines:
+            bill_ids, positions, texts, amounts = (list(column) for column in zip(*lines, strict=True))
+            _insert(BillLine, {"bill_id": bill_ids, "position": positions, "description": texts, "amount": amounts})
+        bill_ids = [ids[item.bill_number][0] for item in new]
+        notify = [pk for pk, citizen_id in ids.values() if citizen_id is not None]
         if notify:
-            _notify_issued_after_commit(notify)
-    return PushResult(created=len(bills), unchanged=len(valid) - len(new), bill_ids=[bill.pk for bill in bills])
+            _notify_issued_after_commit(sorted(notify))
+    return PushResult(created=count, unchanged=len(valid) - count, bill_ids=bill_ids)
 
 
-def _accounts_for(provider: Provider, items: list[_Item]) -> dict[str, UtilityAccount]:
-    numbers = {item.account_number for item in items}
-    accounts = {a.account_number: a for a in UtilityAccount.objects.filter(provider=provider,
-                                                                            account_number__in=list(numbers))}
+def _values_in(queryset, field: str, values: list, columns: tuple[str, ...]) -> list[tuple]:
+    """queryset.filter(<field>__in=values).values_list(*columns), as `= ANY(array)` on PostgreSQL: one
+    parameter however many values (Django's IN prepares each of 10,000 values one by one)."""
+    if connection.vendor != "postgresql":
+        return list(queryset.filter(**{f"{field}__in": values}).values_list(*columns))
+    return list(queryset.filter(**{f"{field}__in": RawSQL("SELECT unnest(%s)", [values])}).values_list(*columns))
+
+
+def _insert(model, columns: dict[str, list], *, returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT many rows given column by column; returns the `returning` columns of each row.
+
+    On PostgreSQL one statement per table whatever the number of rows, the columns sent as arrays and
+    spread by unnest() — no model instances, no per-row SQL compiling; it runs at about half the rate
+    of COPY (bench/billing.py). Elsewhere, bulk_create."""
+    names = list(columns)
+    if connection.vendor != "postgresql":
+        count = len(columns[names[0]])
+        objects = [model(**{name: columns[name][i] for name in names}) for i in range(count)]
+        model.objects.bulk_create(objects, batch_size=2000)
+        return [tuple(getattr(obj, name) for name in returning) for obj in objects]
+    meta = model._meta
+    fields = [meta.get_field(name.removesuffix("_id") if name.endswith("_id") and name != "id" else name)
+              for name in names]
+    quote = connection.ops.quote_name
+    casts = ", ".join(f"%s::{_array_type(field)}[]" for field in fields)
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+           f"SELECT * FROM unnest({casts})")
+    if returning:
+        sql += " RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [columns[name] for name in names])
+        return cursor.fetchall() if returning else []
+
+
+def _array_type(field) -> str:
+    if field.is_relation:
+        field = field.target_field
+    db_type = field.db_type(connection)
+    # Identity columns are "bigint"/"integer"; strip a column's own constraints such as CHECK (... >= 0).
+    return {"serial": "integer", "bigserial": "bigint"}.get(db_type, db_type.split(" CHECK")[0])
+
+
+
+
+def _accounts_for(provider: Provider, items: list[_Item]) -> dict[str, tuple[int, str]]:
+    """account number -> (id, grid path) for the items' accounts, opening the unknown ones (which need
+    their holder's name)."""
+    numbers = list({item.account_number for item in items})
+    accounts = {number: (pk, path) for number, pk, path in _values_in(
+        UtilityAccount.objects.filter(provider=provider), "account_number", numbers,
+        ("account_number", "id", "grid_path"))}
     missing: dict[str, _Item] = {}
     errors = {}
     for item in items:
@@ -572,16 +641,21 @@ def _accounts_for(provider: Provider, items: list[_Item]) -> dict[str, UtilityAc
     if errors:
         raise PushRejected(errors)
     if missing:
-        root = _root_path()
-        created = [UtilityAccount(provider=provider, account_number=number, holder_name=item.holder_name,
-                                  address=item.address, grid_path=root) for number, item in missing.items()]
+        root, now, count = _root_path(), timezone.now(), len(missing)
         try:
             with transaction.atomic():
-                UtilityAccount.objects.bulk_create(created, batch_size=2000)
+                created = _insert(UtilityAccount, {
+                    "provider_id": [provider.pk] * count,
+                    "account_number": list(missing),
+                    "holder_name": [item.holder_name for item in missing.values()],
+                    "address": [item.address for item in missing.values()],
+                    "grid_path": [root] * count,
+                    "created_at": [now] * count,
+                }, returning=("account_number", "id", "grid_path"))
         except IntegrityError:
             raise BillConflict(_("Another push opened some of these accounts at the same time; send it again.")) \
                 from None
-        accounts.update({account.account_number: account for account in created})
+        accounts.update({number: (pk, path) for number, pk, path in created})
     return accounts
 
 
