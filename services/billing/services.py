@@ -204,11 +204,13 @@ def _payment_reference(provider_code: str, bill_number: str) -> str:
 
 
 def _content_hash(*, account_number: str, period: date, amount: Decimal, due_date: date,
-                  lines: Sequence[tuple[str, Decimal]], description: str = "") -> str:
+                  lines: Sequence[tuple[str, Decimal]], description: str = "", supersedes: str = "") -> str:
     # Joined by the unit separator (a crafted one in a field changes only the hash of its own bill).
     parts = [account_number, period.isoformat(), str(amount), due_date.isoformat(), description]
     for text, value in lines:
         parts += [text, str(value)]
+    if supersedes:
+        parts.append(f"supersedes:{supersedes}")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -444,6 +446,7 @@ class _Item:
     due_date: date
     description: str
     lines: list[tuple[str, Decimal]]
+    supersedes: str = ""
     content_hash: str = ""
 
 
@@ -456,10 +459,60 @@ _ITEM_CHECKS = (
     ("period", lambda v: _parse_period(v)),
     ("amount", lambda v: parse_amount(v)),
     ("due_date", lambda v: _parse_date(v)),
+    ("supersedes", lambda v: _text(v, limit=64, required=False)),
 )
 
 
+def _plain_text(value, limit: int) -> str | None:
+    if type(value) is str:
+        value = value.strip()
+        if 0 < len(value) <= limit:
+            return value
+    return None
+
+
+def _fast_item(index: int, raw) -> _Item | None:
+    """The item when every field is plainly right (the usual case, checked without building errors);
+    None sends it to _validate_item, which says what is wrong."""
+    try:
+        bill_number = _plain_text(raw["bill_number"], 64)
+        account_number = _plain_text(raw["account_number"], 64)
+        period, amount, due_date = raw["period"], raw["amount"], raw["due_date"]
+        if (bill_number is None or account_number is None or type(period) is not str or len(period) != 7
+                or type(amount) is not str or not _PLAIN_AMOUNT.match(amount) or amount.startswith("-")
+                or type(due_date) is not str or len(due_date) != 10):
+            return None
+        optional = {}
+        for name, limit in (("holder_name", 100), ("address", 255), ("description", 255), ("supersedes", 64)):
+            value = raw.get(name)
+            if value is None or value == "":
+                optional[name] = ""
+            elif (optional.setdefault(name, _plain_text(value, limit))) is None:
+                return None
+        lines = []
+        for line in raw.get("lines", []):
+            text, value = _plain_text(line["description"], 255), line["amount"]
+            if text is None or type(value) is not str or not _PLAIN_AMOUNT.match(value):
+                return None
+            lines.append((text, Decimal(value).quantize(CENT)))
+        item = _Item(index=index, bill_number=bill_number, account_number=account_number, period=_parse_period(period),
+                     amount=Decimal(amount).quantize(CENT), due_date=date.fromisoformat(due_date), lines=lines,
+                     **optional)
+    except (KeyError, TypeError, ValueError, ValidationError, AttributeError):
+        return None
+    if len(lines) > 100 or (lines and sum(value for _t, value in lines) != item.amount):
+        return None
+    item.content_hash = _content_hash(account_number=item.account_number, period=item.period, amount=item.amount,
+                                      due_date=item.due_date, lines=lines, description=item.description,
+                                      supersedes=item.supersedes)
+    return item
+
+
 def _validate_item(index: int, raw, errors: dict[str, list[str]]) -> _Item | None:
+    if isinstance(raw, dict):
+        item = _fast_item(index, raw)
+        if item is not None:
+            return item
     if not isinstance(raw, dict):
         errors[str(index)] = [_("Each bill is an object.")]
         return None
@@ -495,7 +548,8 @@ def _validate_item(index: int, raw, errors: dict[str, list[str]]) -> _Item | Non
         return None
     item = _Item(index=index, lines=lines, **values)
     item.content_hash = _content_hash(account_number=item.account_number, period=item.period, amount=item.amount,
-                                      due_date=item.due_date, lines=lines, description=item.description)
+                                      due_date=item.due_date, lines=lines, description=item.description,
+                                      supersedes=item.supersedes)
     return item
 
 
@@ -503,6 +557,9 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
     """A provider's bills, all or nothing: each new bill is stored, each known one pushed again with the
     same content changes nothing; any invalid item, or a known number with other content, refuses the
     whole push (PushRejected, naming each item's errors). Up to MAX_PUSH bills.
+
+    A correction is a new bill naming the one it replaces (`supersedes`: its bill number), which must
+    be unpaid with no payment under way: the new bill is the next version, the old one is voided.
 
     Set-based for speed: a few queries to read what is known, then bulk INSERTs of the accounts, bills
     and lines — never one statement per bill."""
@@ -535,6 +592,7 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
         new = [item for item in valid if item.bill_number not in known]
         if not new:
             return PushResult(created=0, unchanged=len(valid), bill_ids=[])
+        replaced = _superseded(provider, new)  # old bill number -> (id, version)
         accounts = _accounts_for(provider, new)  # account number -> (id, grid path)
         subscribers = dict(_values_in(
             Subscription.objects.filter(status=Subscription.Status.ACTIVE).order_by("account_id", "decided_at"),
@@ -557,7 +615,8 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
                     "due_date": [item.due_date for item in new],
                     "payment_reference": [_payment_reference(provider.code, item.bill_number) for item in new],
                     "status": [Bill.Status.ISSUED] * count,
-                    "version": [1] * count,
+                    "version": [replaced[item.supersedes][1] + 1 if item.supersedes else 1 for item in new],
+                    "supersedes_id": [replaced[item.supersedes][0] if item.supersedes else None for item in new],
                     "content_hash": [item.content_hash for item in new],
                     "grid_path": [accounts[item.account_number][1] for item in new],
                     "issued_at": [now] * count,
@@ -572,10 +631,42 @@ def bills_push(*, provider: Provider, items: Sequence) -> PushResult:
             bill_ids, positions, texts, amounts = (list(column) for column in zip(*lines, strict=True))
             _insert(BillLine, {"bill_id": bill_ids, "position": positions, "description": texts, "amount": amounts})
         bill_ids = [ids[item.bill_number][0] for item in new]
+        if replaced:
+            voided = Bill.objects.filter(pk__in=[pk for pk, _version in replaced.values()],
+                                         status__in=[Bill.Status.ISSUED, Bill.Status.OVERDUE]).update(
+                status=Bill.Status.VOID, voided_at=now)
+            if voided != len(replaced):
+                raise BillNotVoidable
         notify = [pk for pk, citizen_id in ids.values() if citizen_id is not None]
         if notify:
             _notify_issued_after_commit(sorted(notify))
     return PushResult(created=count, unchanged=len(valid) - count, bill_ids=bill_ids)
+
+
+def _superseded(provider: Provider, items: list[_Item]) -> dict[str, tuple[int, int]]:
+    """The bills the items correct, locked: each must exist, be unpaid and have no payment under way, and
+    be corrected by one item only; PushRejected (409) otherwise."""
+    wanted = [item for item in items if item.supersedes]
+    if not wanted:
+        return {}
+    found = {number: (pk, version, status) for number, pk, version, status in _values_in(
+        Bill.objects.select_for_update().filter(provider=provider), "bill_number",
+        [item.supersedes for item in wanted], ("bill_number", "id", "version", "status"))}
+    held = set(PaymentBill.objects.filter(bill_id__in=[pk for pk, _v, _s in found.values()], holds=True)
+               .values_list("bill_id", flat=True))
+    errors, seen = {}, set()
+    for item in wanted:
+        old = found.get(item.supersedes)
+        if old is None:
+            errors[f"{item.index}.supersedes"] = [_("No bill of yours has this number.")]
+        elif old[2] not in (Bill.Status.ISSUED, Bill.Status.OVERDUE) or old[0] in held:
+            errors[f"{item.index}.supersedes"] = [str(BillNotVoidable.message)]
+        elif item.supersedes in seen:
+            errors[f"{item.index}.supersedes"] = [_("Another item of this push corrects the same bill.")]
+        seen.add(item.supersedes)
+    if errors:
+        raise PushRejected(errors, conflict=True)
+    return {number: (pk, version) for number, (pk, version, _status) in found.items()}
 
 
 def _values_in(queryset, field: str, values: list, columns: tuple[str, ...]) -> list[tuple]:
@@ -743,16 +834,21 @@ def visit_bill_issue(*, citizen, issuer_code: str, issuer_name: str, reference: 
     return bill
 
 
-def bills_mark_overdue(*, today: date | None = None) -> int:
-    """Issued bills past their due date become overdue, and their citizens are told (once)."""
+def bills_mark_overdue(*, today: date | None = None, batch: int = 2000) -> int:
+    """Issued bills past their due date become overdue, and their citizens are told (once); a batch per
+    transaction, rows another run holds skipped (it does them)."""
     today = today or timezone.localdate()
-    with transaction.atomic():
-        ids = list(Bill.objects.select_for_update(skip_locked=True)
-                   .filter(status=Bill.Status.ISSUED, due_date__lt=today).values_list("pk", flat=True)[:5000])
-        Bill.objects.filter(pk__in=ids, status=Bill.Status.ISSUED).update(status=Bill.Status.OVERDUE)
-        for bill in Bill.objects.filter(pk__in=ids, citizen__isnull=False).select_related("provider", "citizen"):
-            bill_notify(bill, "overdue")
-    return len(ids)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(Bill.objects.select_for_update(skip_locked=True)
+                       .filter(status=Bill.Status.ISSUED, due_date__lt=today).values_list("pk", flat=True)[:batch])
+            Bill.objects.filter(pk__in=ids, status=Bill.Status.ISSUED).update(status=Bill.Status.OVERDUE)
+            for bill in Bill.objects.filter(pk__in=ids, citizen__isnull=False).select_related("provider", "citizen"):
+                bill_notify(bill, "overdue")
+        total += len(ids)
+        if len(ids) < batch:
+            return total
 
 
 def bills_notify_due_soon(*, today: date | None = None, days: int = 3) -> int:
@@ -907,17 +1003,21 @@ def _receipt_notice(payment: Payment, bills: list[Bill]) -> None:
 
 
 def _publish_paid(payment: Payment, items: list[PaymentBill], by_bill: dict[int, Bill]) -> None:
-    """bill.paid to the providers' webhooks: ids and amounts only, each provider hearing of its own bills."""
-    from partners.webhooks import publish
+    """bill.paid to the providers' webhooks: ids and amounts only, each provider hearing of its own bills
+    (one subscriber query per provider of the payment)."""
+    from partners.webhooks import publish_many
 
+    events: dict[int, list] = {}
+    paid_at = timezone.localtime(payment.settled_at).isoformat()
     for item in items:
         bill = by_bill[item.bill_id]
-        if bill.provider.partner_id is None:
-            continue
-        publish("bill.paid", {
-            "bill_number": bill.bill_number, "bill": bill.pk, "payment": payment.pk, "amount": str(item.amount),
-            "payment_reference": bill.payment_reference, "paid_at": timezone.localtime(payment.settled_at).isoformat(),
-        }, partner_id=bill.provider.partner_id)
+        if bill.provider.partner_id is not None:
+            events.setdefault(bill.provider.partner_id, []).append(({
+                "bill_number": bill.bill_number, "bill": bill.pk, "payment": payment.pk, "amount": str(item.amount),
+                "payment_reference": bill.payment_reference, "paid_at": paid_at,
+            }, None))
+    for partner_id, payloads in events.items():
+        publish_many("bill.paid", payloads, partner_id=partner_id)
 
 
 def payment_settle(*, payment_id: int, succeeded: bool, reason: str = "") -> Payment:

@@ -84,3 +84,41 @@ def test_cancel_keeps_history(subscribed, citizen_client):
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert len(citizen_client.get("/api/v1/billing/bills/").json()["results"]) == 2
     assert citizen_client.post(f"/api/v1/billing/subscriptions/{subscription.pk}/cancel/").status_code == 409
+
+
+def test_payments_are_the_payers_own(subscribed, citizen, citizen_client, other_citizen):
+    card_with(citizen, "500.00")
+    response = citizen_client.post("/api/v1/billing/payments/", {"bills": [subscribed.bill.pk], "method": "card"},
+                                   format="json", HTTP_IDEMPOTENCY_KEY=new_key())
+    payment_id = response.json()["id"]
+    assert citizen_client.get(f"/api/v1/billing/payments/{payment_id}/").json()["amount"] == "100.00"
+    other = user_client(other_citizen)
+    assert other.get(f"/api/v1/billing/payments/{payment_id}/").status_code == 404
+    assert other.get("/api/v1/billing/payments/").json()["results"] == []
+    assert other.get("/api/v1/billing/card/").json()["balance"] == "0.00"
+
+
+def test_bad_filters_and_unknown_gateway_pages(subscribed, citizen_client, client):
+    assert citizen_client.get("/api/v1/billing/bills/?status=lost").status_code == 400
+    assert citizen_client.get("/api/v1/billing/bills/?period=2026-13").status_code == 400
+    assert citizen_client.get("/api/v1/billing/bills/?period=2026-01").json()["results"][0]["bill_number"] == "W-0"
+    assert citizen_client.get("/api/v1/billing/bills/abc/").status_code == 404
+    assert client.get("/billing/gateway/gw_unknown/").status_code == 404
+    assert client.post("/billing/gateway/gw_unknown/", {"outcome": "succeed"}).status_code == 404
+
+
+def test_applying_for_an_unknown_account_or_twice(subscribed, citizen_client):
+    body = {"provider": "water", "account_number": "A-404", "holder_name": "陈明", "proof_method": "code",
+            "proof_value": "1"}
+    response = citizen_client.post("/api/v1/billing/subscriptions/", body, format="json")
+    assert response.status_code == 400 and "account_number" in response.json()["error"]["fields"]
+    wrong_name = {**body, "account_number": "A-1", "holder_name": "李四"}
+    assert citizen_client.post("/api/v1/billing/subscriptions/", wrong_name, format="json").status_code == 400
+    again = {**body, "account_number": "A-1"}
+    response = citizen_client.post("/api/v1/billing/subscriptions/", again, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "subscription_exists"
+    assert citizen_client.post("/api/v1/billing/subscriptions/", {**again, "provider": "nope"},
+                               format="json").status_code == 400
+    three_decimals = {**again, "proof_method": "last_amount", "proof_value": "1.001"}
+    assert citizen_client.post("/api/v1/billing/subscriptions/", three_decimals, format="json").status_code == 400
+    assert Subscription.objects.count() == 1

@@ -151,3 +151,32 @@ def test_bills_pushed_before_a_subscription_become_the_citizens_when_confirmed(w
     assert Bill.objects.get().citizen is None
     subscribe(citizen, water.provider)
     assert Bill.objects.get().citizen == citizen
+
+
+def test_a_correction_is_a_new_version_and_voids_the_old_bill(subscribed, citizen, citizen_client):
+    correction = bill_item("W-1b", amount="90.00")
+    correction["supersedes"] = "W-1"
+    response = subscribed.water.client.post(PUSH, [correction], format="json")
+    assert response.status_code == 201
+    old, new = Bill.objects.get(bill_number="W-1"), Bill.objects.get(bill_number="W-1b")
+    assert old.status == Bill.Status.VOID and old.amount == subscribed.bill.amount  # never edited
+    assert (new.version, new.supersedes_id, new.citizen_id) == (2, old.pk, citizen.pk)
+    assert citizen_client.get(f"/api/v1/billing/bills/{new.pk}/").json()["supersedes"] == "W-1"
+    assert subscribed.water.client.post(PUSH, [correction], format="json").status_code == 200  # unchanged
+    again = bill_item("W-1c", amount="80.00")
+    again["supersedes"] = "W-1"  # already void
+    response = subscribed.water.client.post(PUSH, [again], format="json")
+    assert response.status_code == 409 and "0.supersedes" in response.json()["error"]["fields"]
+
+
+def test_a_paid_bill_cannot_be_corrected(subscribed, citizen):
+    card_with(citizen, "500.00")
+    services.payment_create(payer=citizen, bill_ids=[subscribed.bill.pk], method="card")
+    correction = bill_item("W-1b", amount="90.00")
+    correction["supersedes"] = "W-1"
+    missing = bill_item("W-9b")
+    missing["supersedes"] = "NOPE"
+    response = subscribed.water.client.post(PUSH, [correction, missing], format="json")
+    assert response.status_code == 409
+    assert set(response.json()["error"]["fields"]) == {"0.supersedes", "1.supersedes"}
+    assert not Bill.objects.filter(bill_number__in=["W-1b", "W-9b"]).exists()
