@@ -20,7 +20,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -244,6 +244,13 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ScopedBillingAdmin):
               "proof_check", "channels", "status", "reason", "applied_at", "decided_at", "decided_by",
               "cancelled_at"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        # What services.proof_matches compares a last-amount proof with, for every row in one query
+        # (the amount of the account's latest bill that is not void), as the providers' queue reads it.
+        last = (Bill.objects.filter(account=OuterRef("account")).exclude(status=Bill.Status.VOID)
+                .order_by("-period", "-id").values("amount")[:1])
+        return super().get_queryset(request).annotate(last_amount=Subquery(last))
 
     @admin.display(description=_("citizen"), ordering="citizen__username")
     def citizen_name(self, subscription):

@@ -249,3 +249,17 @@ def test_reconcile_needs_the_handle_permission(billing):
     client.post(url("subscription"), {"action": "confirm", "_selected_action": [pending.pk]})
     pending.refresh_from_db()
     assert pending.status == Subscription.Status.PENDING
+
+
+def test_the_queue_costs_the_same_queries_for_many_applications(billing, django_assert_max_num_queries):
+    city, water, _citizen, _pending, staff = billing
+    client = admin_client(staff)
+    client.get(url("subscription"))
+    for n in range(15):
+        applicant = UserFactory(username=f"applicant{n}", is_staff=False)
+        services.bills_push(provider=water.provider, items=[bill_item(f"X-{n}", account=f"B-{n}", amount="9.90")])
+        services.subscription_apply(citizen=applicant, provider=water.provider, account_number=f"B-{n}",
+                                    holder_name=HOLDER, proof_method="last_amount", proof_value="9.90")
+    with django_assert_max_num_queries(14):
+        page = client.get(url("subscription")).content.decode()
+    assert page.count("B-1") >= 1 and "B-14" in page
