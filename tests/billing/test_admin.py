@@ -263,3 +263,20 @@ def test_the_queue_costs_the_same_queries_for_many_applications(billing, django_
     with django_assert_max_num_queries(14):
         page = client.get(url("subscription")).content.decode()
     assert page.count("B-1") >= 1 and "B-14" in page
+
+
+def test_the_report_lists_a_days_exceptions_under_their_run(billing):
+    _city, _water, citizen, pending, staff = billing
+    services.subscription_confirm(actor=staff, subscription=pending)
+    bill = Bill.objects.get(bill_number="W-2")
+    payment, _url = services.payment_create(payer=citizen, bill_ids=[bill.pk], method="gateway")
+    services.payment_mark_unknown(payment=payment)  # the gateway never answered
+    client = admin_client(staff)
+    today = timezone.localdate().isoformat()
+    client.post(reverse("admin:billing_reconciliation_report"), {"day": today})
+    run = ReconciliationRun.objects.get(provider__code="water")
+    assert run.exceptions_count == 1
+    page = client.get(reverse("admin:billing_reconciliation_report"), {"start": today, "end": today},
+                      HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "payment still unknown" in page and f"payment {payment.pk}" in page
+    assert '<tr class="has-exceptions">' in page
