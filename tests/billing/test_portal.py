@@ -318,3 +318,18 @@ def test_query_counts_of_the_bill_list_do_not_grow_with_bills(subscribed, citize
     client.get(reverse("portal:billing:bills"))
     with django_assert_max_num_queries(8):
         client.get(reverse("portal:billing:bills"))
+
+
+def test_paying_a_void_bill_is_refused_and_moves_nothing(subscribed, citizen):
+    card_with(citizen, "500.00")
+    client = portal_client(citizen)
+    token = token_of(_pay_page(client, subscribed.bill))
+    services.bill_void(provider=subscribed.water.provider, bill_number=subscribed.bill.bill_number)
+    response = client.post(reverse("portal:billing:pay"),
+                           {"bills": [subscribed.bill.pk], "method": "card", "token": token})
+    assert response.status_code == 409
+    assert "paid or void already" in response.content.decode()  # the page marks the bill as unpayable
+    assert not Payment.objects.exists()
+    assert Card.objects.get(holder=citizen).balance == Decimal("500.00")
+    # The bill page no longer offers to pay it.
+    assert "Pay this bill" not in client.get(reverse("portal:billing:bill", args=[subscribed.bill.pk])).content.decode()
