@@ -180,3 +180,14 @@ def test_a_paid_bill_cannot_be_corrected(subscribed, citizen):
     assert response.status_code == 409
     assert set(response.json()["error"]["fields"]) == {"0.supersedes", "1.supersedes"}
     assert not Bill.objects.filter(bill_number__in=["W-1b", "W-9b"]).exists()
+
+
+def test_texts_are_stored_exactly(water):
+    odd = "水费\t第1期\\ 含\n污水 \\N ‘引号’"
+    item = bill_item("W-odd", holder="王\t芳", lines=[{"description": odd, "amount": "100.00"}])
+    item["description"] = odd
+    assert water.client.post(PUSH, [item], format="json").status_code == 201
+    bill = Bill.objects.get(bill_number="W-odd")
+    assert bill.description == odd and bill.lines.get().description == odd
+    assert bill.account.holder_name == "王\t芳"
+    assert water.client.post(PUSH, [item], format="json").json() == {"created": 0, "unchanged": 1}
