@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from civic.errors import ConflictError
 from civic.models import Notice
-from civic.notices import notice_queue
+from civic.notices import notice_queue, notices_queue
 from grid.models import GridNode
 from services.billing.models import (
     ZERO,
@@ -918,11 +918,19 @@ def card_ensure(*, holder) -> Card:
 
 def _card_move(card: Card, amount: Decimal, kind: str, entry: JournalEntry, payment: Payment | None = None) -> None:
     """Change the balance in one conditional UPDATE (never below zero: 0 rows means too little) and log it."""
-    updated = Card.objects.filter(pk=card.pk, balance__gte=-amount if amount < 0 else ZERO).update(
-        balance=F("balance") + amount, updated_at=timezone.now())
-    if not updated:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # One conditional UPDATE: under the row lock PostgreSQL re-checks the balance a concurrent debit
+        # left, so of two debits that together overdraw the card the second finds 0 rows.
+        cursor.execute(
+            f"UPDATE {quote(Card._meta.db_table)} SET balance = balance + %s, updated_at = %s"
+            " WHERE id = %s AND balance >= %s RETURNING balance",
+            [amount, timezone.now(), card.pk, -amount],
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise InsufficientFunds
-    balance = Card.objects.filter(pk=card.pk).values_list("balance", flat=True).get()
+    balance = Card._meta.get_field("balance").to_python(row[0]).quantize(CENT)
     CardMovement.objects.create(card=card, kind=kind, amount=amount, balance_after=balance, payment=payment,
                                 entry=entry)
 
@@ -984,24 +992,25 @@ def payment_create(*, payer, bill_ids: Sequence[int], method: str) -> tuple[Paym
     card = card_ensure(holder=payer) if method == Payment.Method.CARD else None
     with transaction.atomic():
         payment = Payment.objects.create(payer=payer, method=method, amount=total, grid_path=bills[0].grid_path)
+        items = [PaymentBill(payment=payment, bill=bill, amount=amount) for bill, amount in due]
         try:
             with transaction.atomic():
-                PaymentBill.objects.bulk_create([PaymentBill(payment=payment, bill=bill, amount=amount)
-                                                 for bill, amount in due])
+                PaymentBill.objects.bulk_create(items)
         except IntegrityError:
             raise BillPaidAlready from None
         if card is not None:
-            _settle_bills(payment, bills, source=card_account(card), card=card)
+            _settle_bills(payment, bills, source=card_account(card), card=card, items=items)
             return payment, None
         payment.gateway_reference = gateway.charge_open(merchant_reference=f"P{payment.pk}", amount=total)
         payment.save(update_fields=["gateway_reference"])
     return payment, gateway.charge_url(payment.gateway_reference)
 
 
-def _settle_bills(payment: Payment, bills: list[Bill], *, source: str, card: Card | None = None) -> None:
+def _settle_bills(payment: Payment, bills: list[Bill], *, source: str, card: Card | None = None,
+                  items: list[PaymentBill] | None = None) -> None:
     """Within the payment's transaction: post the entry, move the card, mark the bills paid, tell the
     payer and the providers. `source` is the ledger account debited (the card or the gateway)."""
-    items = list(payment.items.all())
+    items = list(payment.items.all()) if items is None else items
     by_bill = {bill.pk: bill for bill in bills}
     legs = [(source, payment.amount)]
     legs += [(provider_account(by_bill[item.bill_id].provider), -item.amount, by_bill[item.bill_id].provider,
@@ -1028,12 +1037,12 @@ def _receipt_notice(payment: Payment, bills: list[Bill]) -> None:
     channels = None
     if bills:
         channels = _subscription_channels(bills[0])
-    notice_queue(
-        recipient=payment.payer, template="billing/payment_receipt",
+    notices_queue(
+        recipients=[payment.payer], template="billing/payment_receipt",
         context={"payment": payment.pk, "amount": str(payment.amount), "method": payment.get_method_display(),
                  "bills": ", ".join(f"{b.provider.name} {b.bill_number}" for b in bills),
                  "at": timezone.localtime(payment.settled_at).strftime("%Y-%m-%d %H:%M")},
-        dedupe_key=f"billing:receipt:{payment.pk}", channels=channels,
+        dedupe_key=lambda _user: f"billing:receipt:{payment.pk}", channels=channels,
     )
 
 

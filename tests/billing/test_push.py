@@ -191,3 +191,20 @@ def test_texts_are_stored_exactly(water):
     assert bill.description == odd and bill.lines.get().description == odd
     assert bill.account.holder_name == "王\t芳"
     assert water.client.post(PUSH, [item], format="json").json() == {"created": 0, "unchanged": 1}
+
+
+def test_an_expired_or_revoked_key_is_refused_and_nothing_moves(water):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from partners.models import ApiKey
+    from partners.services import api_key_create
+
+    _key, expired = api_key_create(actor=None, partner=water.partner, scopes=["billing.provider"])
+    ApiKey.objects.filter(pk=_key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    response = key_client(expired).post(PUSH, [bill_item("W-1")], format="json")
+    assert response.status_code == 401 and response.json()["error"]["status"] == 401
+    ApiKey.objects.filter(partner=water.partner).update(revoked_at=timezone.now())
+    assert water.client.post(PUSH, [bill_item("W-1")], format="json").status_code == 401
+    assert not Bill.objects.exists()
