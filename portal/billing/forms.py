@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from civic.models import Notice
 from services.billing.models import Bill, Payment, Subscription
-from services.billing.selectors import provider_list
+from services.billing.selectors import bill_list, provider_list
 
 __all__ = ["ApplyForm", "BillFilterForm", "PayForm", "TopUpForm"]
 
@@ -78,10 +78,14 @@ class BillFilterForm(forms.Form):
     period = PeriodField(label=_("Month"), required=False,
                          widget=forms.TextInput(attrs={"placeholder": "2026-11", "inputmode": "numeric"}))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = [("", _("All providers")),
-                                           *((p.code, p.name) for p in provider_list())]
+        # The providers one applies to, and any other the citizen has bills from (a hospital's visit bills).
+        choices = {p.code: p.name for p in provider_list()}
+        if user is not None:
+            own = bill_list(user=user).filter(citizen=user).order_by().values_list("provider__code", "provider__name")
+            choices.update(dict(own.distinct()))
+        self.fields["provider"].choices = [("", _("All providers")), *sorted(choices.items())]
 
 
 class PayForm(forms.Form):

@@ -189,7 +189,7 @@ def subscription_cancel(request, pk):
 
 @login_required
 def bills(request):
-    form = BillFilterForm(request.GET or None)
+    form = BillFilterForm(request.GET or None, user=request.user)
     filters = {key: value for key, value in form.cleaned_data.items() if value} if form.is_valid() else {}
     page = _page(request, _own_bills(request.user, **filters))
     return render(request, "portal/billing/bills.html", {

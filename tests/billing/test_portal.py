@@ -340,3 +340,22 @@ def test_paying_a_void_bill_is_refused_and_moves_nothing(subscribed, citizen):
     assert Card.objects.get(holder=citizen).balance == Decimal("500.00")
     # The bill page no longer offers to pay it.
     assert "Pay this bill" not in client.get(reverse("portal:billing:bill", args=[subscribed.bill.pk])).content.decode()
+
+
+def test_a_hospital_visit_bill_is_listed_filterable_and_payable(subscribed, citizen):
+    """Visit bills come without applying (services.visit_bill_issue): the list offers their hospital as
+    a filter though it is not among the providers one applies to."""
+    from datetime import date, timedelta
+
+    visit = services.visit_bill_issue(citizen=citizen, issuer_code="hospital-1", issuer_name="市第一医院",
+                                      reference="V-1", description="门诊", amount=Decimal("25.00"),
+                                      due_date=date.today() + timedelta(days=7))
+    client = portal_client(citizen)
+    assert "hospital-1" not in client.get(reverse("portal:billing:providers")).content.decode()
+    page = client.get(reverse("portal:billing:bills"), {"provider": "hospital-1"}).content.decode()
+    assert f"/billing/bills/{visit.pk}/" in page and f"/billing/bills/{subscribed.bill.pk}/" not in page
+    card_with(citizen, "100.00")
+    token = token_of(_pay_page(client, visit))
+    client.post(reverse("portal:billing:pay"), {"bills": [visit.pk], "method": "card", "token": token})
+    visit.refresh_from_db()
+    assert visit.status == "paid"
