@@ -363,7 +363,7 @@ class BillAdmin(ReadOnlyAdminMixin, ScopedBillingAdmin):
             if not _covers(request.user, HANDLE, bill):
                 continue
             try:
-                services.bill_void(provider=bill.provider, bill_number=bill.bill_number)
+                services.bill_void(provider=bill.provider, bill_number=bill.bill_number, actor=request.user)
             except ConflictError as exc:
                 self.message_user(request, f"{bill.bill_number}: {str(exc) or exc.message}", messages.ERROR)
             else:

@@ -169,6 +169,10 @@ def test_void_an_unpaid_bill_but_not_a_paid_one(billing):
     unpaid.refresh_from_db()
     assert (paid.status, unpaid.status) == ("paid", "void")
     assert "W-1:" in response.content.decode()
+    from civic.audit_models import AuditEvent
+
+    voided = AuditEvent.objects.get(action="billing.bill_voided")
+    assert (voided.actor, voided.target_id) == (billing[4], str(unpaid.pk))
 
 
 #
