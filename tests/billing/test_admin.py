@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from openpyxl import load_workbook
 
+from civic.audit_models import AuditEvent
 from services.billing import services
 from services.billing.models import (
     Bill,
@@ -137,6 +138,8 @@ def test_queue_lists_pending_applications_and_confirms_them(billing):
     assert response.status_code == 302
     pending.refresh_from_db()
     assert pending.status == Subscription.Status.ACTIVE and pending.decided_by == staff
+    assert AuditEvent.objects.filter(action="billing.subscription_confirmed", actor=staff,
+                                     target_id=str(pending.pk)).exists()
     assert set(Bill.objects.filter(citizen=citizen).values_list("bill_number", flat=True)) == {"W-0", "W-1", "W-2"}
     # Confirming again changes nothing and says why.
     response = client.post(url("subscription") + "?status=all", {"action": "confirm",
@@ -169,8 +172,6 @@ def test_void_an_unpaid_bill_but_not_a_paid_one(billing):
     unpaid.refresh_from_db()
     assert (paid.status, unpaid.status) == ("paid", "void")
     assert "W-1:" in response.content.decode()
-    from civic.audit_models import AuditEvent
-
     voided = AuditEvent.objects.get(action="billing.bill_voided")
     assert (voided.actor, voided.target_id) == (billing[4], str(unpaid.pk))
 
