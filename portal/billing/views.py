@@ -30,7 +30,7 @@ from civic.errors import ConflictError
 from civic.forms import add_service_errors
 from civic.idempotency import IdempotencyConflict, IdempotencyMismatch, idempotent_run, request_fingerprint
 from portal.billing.forms import ApplyForm, BillChoiceForm, BillFilterForm, PayForm, TopUpForm
-from services.billing import services
+from services.billing import gateway, services
 from services.billing.models import Bill, IdempotencyRecord, Payment
 from services.billing.receipts import receipt_pdf
 from services.billing.selectors import (
@@ -271,7 +271,11 @@ def payments(request):
 def payment_page(request, pk):
     payment = _own_payment(request.user, pk)
     items = payment.items.select_related("bill__provider", "bill__account").order_by("bill_id")
-    return render(request, "portal/billing/payment.html", {"payment": payment, "items": items})
+    # A gateway payment left before choosing at the gateway can be taken up again there (the same charge).
+    resume = None
+    if payment.status == Payment.Status.PENDING and payment.gateway_reference:
+        resume = _after_payment(payment.pk, gateway.charge_url(payment.gateway_reference))
+    return render(request, "portal/billing/payment.html", {"payment": payment, "items": items, "resume": resume})
 
 
 @login_required

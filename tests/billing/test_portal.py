@@ -259,7 +259,9 @@ def test_pay_through_the_gateway_and_come_back(subscribed, citizen, django_captu
     result_url = reverse("portal:billing:payment", args=[payment.pk])
     assert response["Location"].startswith(reverse("billing-gateway:page", args=[payment.gateway_reference]))
     assert "next=" + result_url.replace("/", "%2F") in response["Location"]
-    assert "under way" in client.get(result_url).content.decode()
+    pending = client.get(result_url).content.decode()
+    assert "under way" in pending
+    assert escape(response["Location"]) in pending  # "continue at the gateway" takes up the same charge
     # The gateway page: the citizen chooses success, the callback settles the payment, back to the portal.
     with django_capture_on_commit_callbacks(execute=True):
         back = client.post(reverse("billing-gateway:page", args=[payment.gateway_reference]),
