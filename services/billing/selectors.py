@@ -45,7 +45,8 @@ __all__ = [
 
 
 def provider_list() -> QuerySet:
-    return Provider.objects.filter(active=True).order_by("code")
+    """The utilities a citizen may apply to (a hospital's visit bills come without applying)."""
+    return Provider.objects.filter(active=True).exclude(kind=Provider.Kind.HEALTH).order_by("code")
 
 
 def provider_for(key) -> Provider:

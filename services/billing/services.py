@@ -34,6 +34,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from civic.audit import audit_record
 from civic.errors import ConflictError
 from civic.models import Notice
 from civic.notices import notice_queue, notices_queue
@@ -348,6 +349,8 @@ def subscription_confirm(*, actor, subscription: Subscription) -> Subscription:
         if not changed:
             raise SubscriptionNotPending
         subscription.refresh_from_db()
+        audit_record(actor=actor, action="billing.subscription_confirmed", target=subscription,
+                     summary=str(subscription.account))
         Bill.objects.filter(account_id=subscription.account_id, citizen__isnull=True).update(
             citizen=subscription.citizen)
         account = subscription.account
@@ -366,6 +369,8 @@ def subscription_reject(*, actor, subscription: Subscription, reason: str = "") 
             reason=(reason or "")[:255])
         if not changed:
             raise SubscriptionNotPending
+        audit_record(actor=actor, action="billing.subscription_rejected", target=subscription,
+                     summary=(reason or "")[:255])
     subscription.refresh_from_db()
     return subscription
 
@@ -812,8 +817,9 @@ def bill_notify(bill: Bill, kind: str) -> None:
     )
 
 
-def bill_void(*, provider: Provider, bill_number: str) -> Bill:
-    """Void an unpaid bill nobody is paying; a void bill stays void (voiding it again changes nothing)."""
+def bill_void(*, provider: Provider, bill_number: str, actor=None) -> Bill:
+    """Void an unpaid bill nobody is paying; a void bill stays void (voiding it again changes nothing).
+    `actor`: who did it, for the audit log (the provider's service user, or billing staff)."""
     with transaction.atomic():
         bill = Bill.objects.select_for_update().filter(provider=provider, bill_number=bill_number).first()
         if bill is None:
@@ -824,6 +830,7 @@ def bill_void(*, provider: Provider, bill_number: str) -> Bill:
             raise BillNotVoidable
         bill.status, bill.voided_at = Bill.Status.VOID, timezone.now()
         bill.save(update_fields=["status", "voided_at"])
+        audit_record(actor=actor, action="billing.bill_voided", target=bill, summary=str(bill))
     return bill
 
 

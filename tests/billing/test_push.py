@@ -103,6 +103,10 @@ def test_a_provider_sees_and_voids_only_its_own_bills(water):
     assert Bill.objects.get(bill_number="SAME-1").status == Bill.Status.ISSUED
     response = water.client.post(f"{PUSH}SAME-1/void/")
     assert response.status_code == 200 and response.json()["status"] == "void"
+    from civic.audit_models import AuditEvent
+
+    event = AuditEvent.objects.get(action="billing.bill_voided")
+    assert event.actor == water.partner.user and event.target_id == str(Bill.objects.get(bill_number="SAME-1").pk)
     assert water.client.post(f"{PUSH}SAME-1/void/").status_code == 200  # void stays void
 
 

@@ -89,6 +89,7 @@ def test_visit_bill_issue_is_idempotent_and_lands_among_the_citizens_bills(citiz
     assert services.visit_bill_issue(**kwargs) == bill
     assert bill.provider.kind == "health" and bill.citizen == citizen
     assert [b.pk for b in selectors.bill_list(user=citizen)] == [bill.pk]
+    assert bill.provider not in selectors.provider_list()  # nothing to apply for
     assert Notice.objects.filter(recipient=citizen, template="billing/bill_issued").exists()
     with pytest.raises(services.BillConflict):
         services.visit_bill_issue(**{**kwargs, "amount": Decimal("60.00"), "lines": None})

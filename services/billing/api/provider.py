@@ -115,7 +115,7 @@ class ProviderBillViewSet(_ProviderView, mixins.ListModelMixin, GenericViewSet):
     @action(detail=True, methods=["post"])
     def void(self, request, bill_number=None):
         """Void an unpaid bill (409 when it is paid or being paid)."""
-        bill = services.bill_void(provider=self.provider, bill_number=bill_number)
+        bill = services.bill_void(provider=self.provider, bill_number=bill_number, actor=request.user)
         return Response(ProviderBillSerializer(bill).data)
 
 

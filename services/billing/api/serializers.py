@@ -71,7 +71,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionApplySerializer(serializers.Serializer):
-    provider = serializers.SlugRelatedField(slug_field="code", queryset=Provider.objects.filter(active=True))
+    provider = serializers.SlugRelatedField(
+        slug_field="code", queryset=Provider.objects.filter(active=True).exclude(kind=Provider.Kind.HEALTH))
     account_number = serializers.CharField(max_length=64)
     holder_name = serializers.CharField(max_length=100)
     proof_method = serializers.ChoiceField(choices=Subscription.Proof.choices)

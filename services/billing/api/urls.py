@@ -4,7 +4,7 @@ receipt, payments/<id>/receipt/) are added to `urlpatterns` beside these."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from services.billing.api import provider, views
+from services.billing.api import provider, receipts, views
 
 router = SimpleRouter()
 router.register("providers", views.ProviderViewSet, basename="billing-provider")
@@ -21,5 +21,6 @@ urlpatterns = [
     path("card/", views.CardView.as_view(), name="billing-card"),
     path("card/top-ups/", views.TopUpView.as_view(), name="billing-card-top-up"),
     path("provider/payments/", provider.ProviderPaymentView.as_view(), name="billing-provider-payments"),
+    path("payments/<int:id>/receipt/", receipts.PaymentReceiptView.as_view(), name="billing-payment-receipt"),
     *router.urls,
 ]
