@@ -342,6 +342,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "issues.models.Status",
         "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
+        "BillStatusEnum": "services.billing.models.Bill.Status",
+        "PaymentStatusEnum": "services.billing.models.Payment.Status",
+        "SubscriptionStatusEnum": "services.billing.models.Subscription.Status",
     },
 }
 

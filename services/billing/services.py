@@ -758,7 +758,7 @@ def _accounts_for(provider: Provider, items: list[_Item]) -> dict[str, tuple[int
     their holder's name)."""
     numbers = list({item.account_number for item in items})
     accounts = {number: (pk, path) for number, pk, path in _values_in(
-        UtilityAccount.objects.filter(provider=provider), "account_number", numbers,
+        UtilityAccount.objects.filter(provider=provider).order_by(), "account_number", numbers,
         ("account_number", "id", "grid_path"))}
     missing: dict[str, _Item] = {}
     errors = {}
@@ -775,18 +775,20 @@ def _accounts_for(provider: Provider, items: list[_Item]) -> dict[str, tuple[int
         root, now, count = _root_path(), timezone.now(), len(missing)
         try:
             with transaction.atomic():
-                created = _insert(UtilityAccount, {
+                _insert(UtilityAccount, {
                     "provider_id": [provider.pk] * count,
                     "account_number": list(missing),
                     "holder_name": [item.holder_name for item in missing.values()],
                     "address": [item.address for item in missing.values()],
                     "grid_path": [root] * count,
                     "created_at": [now] * count,
-                }, returning=("account_number", "id", "grid_path"))
+                }, copy=True)
         except IntegrityError:
             raise BillConflict(_("Another push opened some of these accounts at the same time; send it again.")) \
                 from None
-        accounts.update({number: (pk, path) for number, pk, path in created})
+        accounts.update({number: (pk, path) for number, pk, path in _values_in(
+            UtilityAccount.objects.filter(provider=provider).order_by(), "account_number", list(missing),
+            ("account_number", "id", "grid_path"))})
     return accounts
 
 

@@ -212,3 +212,13 @@ def test_an_expired_or_revoked_key_is_refused_and_nothing_moves(water):
     ApiKey.objects.filter(partner=water.partner).update(revoked_at=timezone.now())
     assert water.client.post(PUSH, [bill_item("W-1")], format="json").status_code == 401
     assert not Bill.objects.exists()
+
+
+def test_a_push_with_a_nul_or_nested_too_deep_is_400(water):
+    nul = '[{"bill_number": "W-\\u0000", "account_number": "A-1"}]'
+    response = water.client.post(PUSH, nul, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["status"] == 400
+    deep = "[" * 100_000 + "]" * 100_000
+    assert water.client.post(PUSH, deep, content_type="application/json").status_code == 400
+    assert water.client.post(PUSH, "{not json", content_type="application/json").status_code == 400
+    assert not Bill.objects.exists()

@@ -98,3 +98,19 @@ def test_an_unbalanced_journal_entry_is_refused_at_commit(db):
         JournalLeg.objects.filter(entry=entry).update(amount=Decimal("2.00"))
     with pytest.raises(DatabaseError), transaction.atomic():
         JournalLeg.objects.filter(entry=entry).delete()
+
+
+def test_concurrent_pushes_of_the_same_bills_store_them_once(water):
+    items = [bill_item(f"W-{n}", account=f"A-{n}") for n in range(200)]
+
+    def attempt(index):
+        try:
+            return services.bills_push(provider=water.provider, items=items).created
+        except services.BillConflict:
+            return "conflict"
+
+    outcome = race(attempt, threads=6)
+    assert outcome.errors == []
+    assert outcome.results.count(200) == 1
+    assert all(result in (0, "conflict") for result in outcome.results if result != 200)
+    assert Bill.objects.count() == 200 and Bill.objects.values("account").distinct().count() == 200

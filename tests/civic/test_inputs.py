@@ -188,7 +188,7 @@ def test_validate_json_input(value, refused):
 
 def test_every_api_view_parses_with_the_sites_parsers():
     """A view naming DRF's own parsers (ObtainAuthToken does) would let a deep JSON body through."""
-    ours = {parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser}
+    ours = {parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser, parsers.BulkJSONParser}
     seen = []
 
     def walk(patterns):

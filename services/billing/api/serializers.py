@@ -1,5 +1,6 @@
 """Serializers of the billing API. Amounts cross the API as strings with two decimals ("123.45")."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from civic.models import Notice
@@ -38,6 +39,7 @@ class Money(serializers.DecimalField):
         super().__init__(max_digits=12, decimal_places=2, coerce_to_string=True, **kwargs)
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-12"})
 class Period(serializers.Field):
     def to_representation(self, value):
         return value.strftime("%Y-%m")
