@@ -33,6 +33,7 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from civic.audit import audit_record
 from civic.errors import ConflictError
@@ -108,43 +109,43 @@ PENDING_TIMEOUT = timedelta(minutes=15)
 
 
 #
-# Errors (HTTP 409 through civic.api.errors)
+# Errors (HTTP 409 through civic.api.errors); their messages lazy, translated when answered
 #
 
 
 class BillConflict(ConflictError):
     code = "bill_conflict"
-    message = _("A bill with this number exists with other content; send a correction as a new bill.")
+    message = gettext_lazy("A bill with this number exists with other content; send a correction as a new bill.")
 
 
 class BillNotPayable(ConflictError):
     code = "bill_not_payable"
-    message = _("The bill is void or paid already.")
+    message = gettext_lazy("The bill is void or paid already.")
 
 
 class BillPaidAlready(ConflictError):
     code = "bill_paid"
-    message = _("The bill is paid, or being paid, by another payment.")
+    message = gettext_lazy("The bill is paid, or being paid, by another payment.")
 
 
 class BillNotVoidable(ConflictError):
     code = "bill_not_voidable"
-    message = _("Only an unpaid bill without a payment under way can be voided.")
+    message = gettext_lazy("Only an unpaid bill without a payment under way can be voided.")
 
 
 class InsufficientFunds(ConflictError):
     code = "insufficient_funds"
-    message = _("The one-card balance is too low; nothing was charged.")
+    message = gettext_lazy("The one-card balance is too low; nothing was charged.")
 
 
 class SubscriptionExists(ConflictError):
     code = "subscription_exists"
-    message = _("You have already applied for this account's e-bills.")
+    message = gettext_lazy("You have already applied for this account's e-bills.")
 
 
 class SubscriptionNotPending(ConflictError):
     code = "subscription_not_pending"
-    message = _("The subscription is no longer waiting for a decision.")
+    message = gettext_lazy("The subscription is no longer waiting for a decision.")
 
 
 #

@@ -61,6 +61,16 @@ def test_insufficient_funds_is_409_and_nothing_moves(subscribed, citizen, citize
     assert not Payment.objects.exists()
 
 
+@pytest.mark.parametrize(("language", "message"), [("en", "The one-card balance is too low; nothing was charged."),
+                                                   ("zh-hans", "一卡通余额不足；未扣款。")])
+def test_a_refusal_speaks_the_callers_language(subscribed, citizen, citizen_client, language, message):
+    # The request's language decides, whatever language the module was imported under.
+    citizen_client.credentials(HTTP_ACCEPT_LANGUAGE=language)
+    card_with(citizen, "1.00")
+    response = pay(citizen_client, [subscribed.bill.pk])
+    assert response.status_code == 409 and response.json()["error"]["message"] == message
+
+
 def test_paying_a_paid_or_void_bill_is_409(subscribed, citizen, citizen_client):
     card = card_with(citizen, "500.00")
     assert pay(citizen_client, [subscribed.bill.pk]).status_code == 201
