@@ -9,6 +9,7 @@ urlpatterns = [
     path("text-size/", views.text_size, name="text_size"),
     path("accounts/", include("portal.accounts.urls")),
     path("cases/", include("portal.cases.urls")),
+    path("booking/", include("portal.booking.urls")),
     path("notices/", notices.notice_list, name="notices"),
     path("notices/<int:pk>/read/", notices.notice_read, name="notice_read"),
 ]
