@@ -405,3 +405,33 @@ CENTRE_MAP_CASES = env.int("CENTRE_MAP_CASES", default=5000)
 
 # Leaflet tile URL template; the report page still works (number inputs) when tiles cannot load.
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png")
+
+# --- Appointment booking (services.booking) -----------------------------------------------------
+
+BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=5)  # a held place waits this long for confirm
+# Citizens may cancel or reschedule until this many hours before the start (0: until the start); staff always.
+BOOKING_CANCEL_CUTOFF_HOURS = env.int("BOOKING_CANCEL_CUTOFF_HOURS", default=2)
+# N no-shows within M days block online booking for BLOCK_DAYS (staff may lift the block).
+BOOKING_NO_SHOW_LIMIT = env.int("BOOKING_NO_SHOW_LIMIT", default=3)
+BOOKING_NO_SHOW_WINDOW_DAYS = env.int("BOOKING_NO_SHOW_WINDOW_DAYS", default=90)
+BOOKING_BLOCK_DAYS = env.int("BOOKING_BLOCK_DAYS", default=30)
+# A booking not checked in this many minutes after its slot ended becomes a no-show (beat task).
+BOOKING_NO_SHOW_AFTER_MINUTES = env.int("BOOKING_NO_SHOW_AFTER_MINUTES", default=60)
+BOOKING_WAITLIST_OFFER_MINUTES = env.int("BOOKING_WAITLIST_OFFER_MINUTES", default=30)  # an offered place's hold
+BOOKING_SUGGESTIONS = 5  # free slots suggested when the one asked for is full
+BOOKING_HORIZON_DAYS = env.int("BOOKING_HORIZON_DAYS", default=14)  # working days of slots generated ahead
+BOOKING_FOLLOW_UP_LEAD_DAYS = 7  # a follow-up appointment is booked this many days before it is due
+BOOKING_VISIT_BILL_DUE_DAYS = env.int("BOOKING_VISIT_BILL_DUE_DAYS", default=15)
+CELERY_BEAT_SCHEDULE.update({
+    # Each scans what is due, so a missed tick is caught up by the next (no far-future ETA tasks).
+    "booking-expire-holds": {"task": "services.booking.tasks.expire_holds", "schedule": timedelta(minutes=1),
+                             "options": {"expires": 50}},
+    "booking-send-reminders": {"task": "services.booking.tasks.send_reminders", "schedule": timedelta(minutes=5),
+                               "options": {"expires": 240}},
+    "booking-mark-no-shows": {"task": "services.booking.tasks.mark_no_shows", "schedule": timedelta(minutes=15),
+                              "options": {"expires": 600}},
+    "booking-follow-ups": {"task": "services.booking.tasks.schedule_follow_ups", "schedule": crontab(hour=6, minute=5),
+                           "options": {"expires": 6 * 3600}},
+    "booking-generate-slots": {"task": "services.booking.tasks.generate_slots", "schedule": crontab(hour=2, minute=45),
+                               "options": {"expires": 6 * 3600}},
+})

@@ -11,6 +11,7 @@ api_v1 = [
     path("issues/", include("issues.api.urls")),
     path("centre/", include("centre.api.urls")),
     path("partners/", include("partners.api.urls")),
+    path("booking/", include("services.booking.api.urls")),
 ]
 
 urlpatterns = [

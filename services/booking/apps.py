@@ -46,8 +46,9 @@ class BookingConfig(AppConfig):
         permissions.register(m.ScheduleTemplate, lookup="resource__point__node_path", actions=_STAFF_ACTIONS)
         permissions.register(m.FollowUpTask, lookup="plan__point__node_path", actions=_STAFF_ACTIONS)
         permissions.register(
-            m.Booking, lookup="slot__node_path", actions={**_STAFF_ACTIONS, "cancel": MANAGE, "reschedule": MANAGE},
-            owner="citizen", owner_actions=("view", "cancel", "reschedule"),
+            m.Booking, lookup="slot__node_path",
+            actions={**_STAFF_ACTIONS, "cancel": MANAGE, "reschedule": MANAGE, "confirm": MANAGE},
+            owner="citizen", owner_actions=("view", "cancel", "reschedule", "confirm"),
         )
         permissions.register(m.WaitlistEntry, lookup="slot__node_path", actions={**_STAFF_ACTIONS, "leave": MANAGE},
                              owner="citizen", owner_actions=("view", "leave"))

@@ -319,6 +319,8 @@ class Booking(models.Model):
     # Reminders, each sent once (the beat task sets these in the transaction that queues the notice).
     reminded_day_before_at = models.DateTimeField(null=True, blank=True, editable=False)
     reminded_soon_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The Idempotency-Key of the POST that made it: a second copy answers with this booking.
+    client_key = models.UUIDField(null=True, blank=True, editable=False)
     follow_up_plan = models.ForeignKey("FollowUpPlan", verbose_name=_("follow-up plan"), on_delete=models.SET_NULL,
                                        related_name="bookings", null=True, blank=True)
 
@@ -329,6 +331,8 @@ class Booking(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["slot", "citizen", "person_key"], condition=Q(status__in=SEAT_STATUSES),
                                     name="booking_one_per_person_and_slot"),
+            models.UniqueConstraint(fields=["citizen", "client_key"], condition=Q(client_key__isnull=False),
+                                    name="booking_client_key_once"),
             models.CheckConstraint(condition=Q(visit_fee__isnull=True) | Q(visit_fee__gte=0),
                                    name="booking_visit_fee_not_negative"),
             models.CheckConstraint(condition=~Q(status=BookingStatus.HELD) | Q(hold_expires_at__isnull=False),
