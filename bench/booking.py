@@ -191,11 +191,11 @@ def bench_race(clients: int, slot_count: int, capacity: int, threads: int, api: 
     stored = Booking.objects.filter(slot_id__in=slot_ids, status=BookingStatus.BOOKED).count()
     counters = Slot.objects.filter(pk__in=slot_ids).aggregate(total=Sum("booked"))["total"]
     over = Slot.objects.filter(pk__in=slot_ids, booked__gt=capacity).count()
-    per_slot = {slot_id: 0 for slot_id in slot_ids}
+    per_slot = dict.fromkeys(slot_ids, 0)
     for slot_id in Booking.objects.filter(slot_id__in=slot_ids, status=BookingStatus.BOOKED).values_list("slot_id",
                                                                                                           flat=True):
         per_slot[slot_id] += 1
-    asked = {slot_id: 0 for slot_id in slot_ids}
+    asked = dict.fromkeys(slot_ids, 0)
     for _citizen, slot in jobs:
         asked[slot.pk] += 1
     expected = sum(min(n, capacity) for n in asked.values())

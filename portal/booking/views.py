@@ -100,7 +100,7 @@ def book(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc, field_map={"family_member": "family_member_id_number"})
         except (ConflictError, PermissionDenied) as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, _refused(exc))
         else:
             messages.success(request, _("Booked: your reference is %(reference)s.") % {"reference": booking.reference})
             return redirect("portal:booking:detail", reference=booking.reference)
@@ -118,10 +118,10 @@ def waitlist_join(request, pk: int):
     except services.AlreadyWaiting:
         entry = selectors.my_waitlist(request.user).filter(slot=slot).first()
     except services.SlotHasPlaces as exc:
-        messages.info(request, str(exc))
+        messages.info(request, _refused(exc))
         return redirect("portal:booking:book", pk=slot.pk)
     except (ValidationError, ConflictError, PermissionDenied) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+        messages.error(request, _refused(exc))
         return redirect("portal:booking:book", pk=slot.pk)
     if entry is not None:
         messages.success(request, _("You are on the waitlist: number %(position)d in line.")
@@ -177,9 +177,10 @@ def booking_page(request, reference: str, *, error: str = "", status: int = 200)
 
 
 def _refused(exc) -> str:
+    """A service's refusal in words: a ValidationError's messages, a ConflictError's message."""
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
-    return str(exc) or _("This cannot be done.")
+    return str(exc) or str(getattr(exc, "message", "")) or _("This cannot be done.")
 
 
 @login_required

@@ -58,7 +58,7 @@ __all__ = ["BookingAdmin", "BookingBlockAdmin", "ClosureAdmin", "DepartmentAdmin
 def _refusal(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
-    return str(exc) or gettext("You may not do this here.")
+    return str(exc) or str(getattr(exc, "message", "")) or gettext("You may not do this here.")
 
 
 class _ManagedAdmin(ScopedAdmin):

@@ -83,8 +83,8 @@ def _build(booking, now: datetime) -> bytes:
     lines = [_("Booking reference: %(reference)s") % {"reference": booking.reference}]
     if resource is not None:
         lines.append(_("With: %(resource)s") % {"resource": resource.name})
-    if getattr(booking, "patient_name", ""):
-        lines.append(_("For: %(name)s") % {"name": booking.patient_name})
+    if booking.family_member_name:
+        lines.append(_("For: %(name)s") % {"name": booking.family_member_name})
     event.add("description", "\n".join(lines))
     address = getattr(point, "address", "") or point.name
     event.add("location", address)
