@@ -270,7 +270,7 @@ def booking_create(
         raise BookingBlocked(block.until)
     if Booking.objects.filter(slot=slot, citizen=citizen, person_key=person_key,
                               status__in=SEAT_STATUSES).exists():
-        raise AlreadyBooked
+        _raise_already_booked(citizen, client_key)
     now = _now()
     booking = Booking(
         citizen=citizen, slot=slot, family_member_name=name,
@@ -290,10 +290,16 @@ def booking_create(
             _audit(actor, "create", booking)
     except IntegrityError:
         # A parallel copy won: the same Idempotency-Key (replay it), or the same person in the slot.
-        if client_key is not None:
-            AlreadyDone.raise_if_stored(Booking.objects.filter(citizen=citizen, client_key=client_key))
-        raise AlreadyBooked from None
+        _raise_already_booked(citizen, client_key)
     return booking
+
+
+def _raise_already_booked(citizen, client_key: uuid.UUID | None):
+    """The person is in the slot already: if by a copy of this very request (its Idempotency-Key,
+    committed meanwhile by a parallel request), that is a replay, not a refusal."""
+    if client_key is not None:
+        AlreadyDone.raise_if_stored(Booking.objects.filter(citizen=citizen, client_key=client_key))
+    raise AlreadyBooked
 
 
 def _family_member(member: FamilyMember | None) -> tuple[str, str]:
