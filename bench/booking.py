@@ -19,6 +19,7 @@ Usage: DATABASE_URL=postgres://... .venv/bin/python bench/booking.py [--clients 
 """
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -303,6 +304,7 @@ def main() -> int:
     if connection.vendor != "postgresql":
         print("bench/booking.py needs PostgreSQL (DATABASE_URL).")
         return 2
+    logging.getLogger("django.request").setLevel(logging.ERROR)  # the 409s of full slots are the point here
     new_rows = NewRows()
     try:
         checks = bench_race(args.clients, args.slots, args.capacity, args.threads, args.api)
