@@ -68,3 +68,7 @@ class BookingConfig(AppConfig):
 
         register_event("booking.changed", scopes=["booking.read"],
                        description="A booking changed status (ids and the new status only).")
+        # seed_demo's service points, schedules, slots and the clinic desk account (imported only when seeding).
+        from grid.demo import register_seeder
+
+        register_seeder("services.booking.demo.seed")

@@ -391,3 +391,17 @@ def test_department_availability(clinic):
     day = timezone.localdate(clinic.slot.start)
     rows = selectors.department_availability(department=clinic.department, first=day, last=day + timedelta(days=3))
     assert sum(row["slots"] for row in rows) == 3 and sum(row["free"] for row in rows) == 14
+
+
+def test_notices_speak_the_citizens_language(clinic):
+    from django.contrib.auth import get_user_model
+
+    booking = services.booking_create(actor=clinic.citizen, slot=clinic.slot)
+    notice = Notice.objects.filter(recipient=clinic.citizen, template="booking/booking_confirmed").first()
+    assert notice.subject == f"预约 {booking.reference} 已确认"
+    english = UserFactory(is_staff=False)
+    get_user_model().objects.filter(pk=english.pk).update(language="en")
+    english.refresh_from_db()
+    services.booking_create(actor=english, slot=clinic.slot)
+    notice = Notice.objects.filter(recipient=english, template="booking/booking_confirmed").first()
+    assert notice.subject.endswith("confirmed") and "王建国" in notice.body
