@@ -13,9 +13,9 @@ from services.booking.models import (
     Service,
     ServicePoint,
     Slot,
-    WaitlistEntry,
     WaitlistStatus,
 )
+from services.booking.selectors import waitlist_list
 
 __all__ = ["my_booking", "my_bookings", "my_waitlist", "point_list", "point_services", "service_week",
            "week_start"]
@@ -56,7 +56,7 @@ def service_week(service: Service, monday: date) -> list[tuple[date, list[Slot]]
 
 def my_bookings(user) -> QuerySet:
     return (Booking.objects.filter(citizen=user)
-            .select_related("slot__service__point", "slot__service__department", "slot__resource")
+            .select_related("slot__point", "slot__service__department", "slot__resource")
             .order_by("-slot__start", "-id"))
 
 
@@ -65,9 +65,11 @@ def my_booking(user, reference: str) -> Booking | None:
 
 
 def my_waitlist(user) -> QuerySet:
-    return (WaitlistEntry.objects.filter(citizen=user, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED],
-                                         slot__start__gt=timezone.now())
-            .select_related("slot__service__point", "slot__resource").order_by("slot__start", "id"))
+    """The citizen's waitlist entries still in line (or offered a place), each with its ``position``."""
+    return (waitlist_list(user=user)
+            .filter(citizen=user, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED],
+                    slot__start__gt=timezone.now())
+            .select_related("booking").order_by("slot__start", "id"))
 
 
 def upcoming(bookings: QuerySet) -> QuerySet:

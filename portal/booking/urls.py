@@ -13,5 +13,6 @@ urlpatterns = [
     path("mine/", views.my_bookings, name="mine"),
     path("mine/<str:reference>/", views.booking_page, name="detail"),
     path("mine/<str:reference>/cancel/", views.booking_cancel, name="cancel"),
+    path("mine/<str:reference>/confirm/", views.booking_confirm, name="confirm"),
     path("mine/<str:reference>/reschedule/", views.booking_reschedule, name="reschedule"),
 ]

@@ -27,8 +27,8 @@ from services.booking import services
 from services.booking.models import BookingStatus, Service, Slot
 from services.booking.selectors import next_free_slots, waitlist_position
 
-__all__ = ["book", "booking_cancel", "booking_page", "booking_reschedule", "my_bookings", "point_page",
-           "points", "service_week", "waitlist_join"]
+__all__ = ["book", "booking_cancel", "booking_confirm", "booking_page", "booking_reschedule", "my_bookings",
+           "point_page", "points", "service_week", "waitlist_join"]
 
 # How far ahead a reschedule offers the service's free slots.
 RESCHEDULE_CHOICES = 20
@@ -133,8 +133,6 @@ def waitlist_join(request, pk: int):
 def my_bookings(request):
     bookings = selectors.my_bookings(request.user)
     entries = list(selectors.my_waitlist(request.user))
-    for entry in entries:
-        entry.position = waitlist_position(entry)
     return render(request, "portal/booking/my_bookings.html", {
         "upcoming": list(selectors.upcoming(bookings)),
         "past": [b for b in bookings[:100] if b.status not in (BookingStatus.HELD, BookingStatus.BOOKED,
@@ -192,6 +190,19 @@ def booking_cancel(request, reference: str):
     except (ValidationError, ConflictError, PermissionDenied) as exc:
         return booking_page(request, reference, error=_refused(exc), status=409)
     messages.success(request, _("The booking %(reference)s is cancelled.") % {"reference": booking.reference})
+    return redirect("portal:booking:detail", reference=booking.reference)
+
+
+@login_required
+@require_POST
+def booking_confirm(request, reference: str):
+    """Take a place held for the citizen (a waitlist offer) while the hold lasts."""
+    booking = _mine(request, reference)
+    try:
+        services.booking_confirm(actor=request.user, booking=booking)
+    except (ValidationError, ConflictError, PermissionDenied) as exc:
+        return booking_page(request, reference, error=_refused(exc), status=409)
+    messages.success(request, _("Booked: your reference is %(reference)s.") % {"reference": booking.reference})
     return redirect("portal:booking:detail", reference=booking.reference)
 
 

@@ -35,13 +35,16 @@ from grid.permissions import can, grant_paths, has_any_grant, scope
 from grid.services import record_delete, record_save
 from services.booking import services
 from services.booking.apps import MANAGE
-from services.booking.desk import block_list_managed, may_see_block
+from services.booking.desk import block_list_managed, citizen_by_identifier, follow_up_plan_stop, may_see_block
 from services.booking.models import (
     Booking,
     BookingBlock,
     BookingStatus,
     Closure,
     Department,
+    FollowUpPlan,
+    FollowUpTask,
+    PointKind,
     Resource,
     ScheduleTemplate,
     Service,
@@ -51,7 +54,8 @@ from services.booking.models import (
 )
 from services.booking.selectors import today_desk
 
-__all__ = ["BookingAdmin", "BookingBlockAdmin", "ClosureAdmin", "DepartmentAdmin", "ResourceAdmin",
+__all__ = ["BookingAdmin", "BookingBlockAdmin", "ClosureAdmin", "DepartmentAdmin", "FollowUpPlanAdmin",
+           "FollowUpTaskAdmin", "ResourceAdmin",
            "ScheduleTemplateAdmin", "ServiceAdmin", "ServicePointAdmin", "SlotAdmin", "WaitlistEntryAdmin"]
 
 
@@ -504,3 +508,91 @@ class BookingBlockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, ngettext("%(count)d block lifted.", "%(count)d blocks lifted.", lifted)
                               % {"count": lifted}, messages.SUCCESS)
 
+
+
+#
+# Chronic follow-up: plans (made through follow_up_plan_create) and the tasks of missed appointments
+#
+
+
+class FollowUpPlanForm(forms.ModelForm):
+    citizen_identifier = forms.CharField(label=_("citizen's mobile number or user name"), max_length=150,
+                                         help_text=_("The account the appointments are booked on."))
+    first_due = forms.DateField(label=_("first appointment due"))
+
+    class Meta:
+        model = FollowUpPlan
+        fields = ["point", "service", "resident", "every_weeks", "note"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("citizen_identifier"):
+            try:
+                data["citizen"] = citizen_by_identifier(data["citizen_identifier"])
+            except ValidationError as exc:
+                self.add_error("citizen_identifier", exc.message_dict["citizen"])
+        return data
+
+
+@admin.register(FollowUpPlan)
+class FollowUpPlanAdmin(_ManagedAdmin):
+    form = FollowUpPlanForm
+    list_display = ["citizen", "point", "service", "every_weeks", "next_due", "active"]
+    list_filter = ["active", ("point", ScopedRelatedFieldListFilter)]
+    list_select_related = ["citizen", "point", "service"]
+    actions = ["stop"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["point", "service", "citizen_identifier", "resident", "every_weeks", "first_due", "note"]
+        return ["point", "service", "citizen", "resident", "every_weeks", "next_due", "active", "note",
+                "created_by", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # stopped, not deleted: its appointments and tasks refer to it
+
+    def has_manage_permission(self, request):
+        return self._holds(request, "manage")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "point":
+            field.queryset = field.queryset.filter(kind=PointKind.HEALTH_CENTRE)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        plan = services.follow_up_plan_create(
+            actor=request.user, point=data["point"], service=data["service"], citizen=data["citizen"],
+            every_weeks=data["every_weeks"], first_due=data["first_due"], resident=data.get("resident"),
+            note=data.get("note", ""))
+        obj.pk, obj.created_at, obj.citizen, obj.next_due = plan.pk, plan.created_at, plan.citizen, plan.next_due
+
+    @admin.action(description=_("Stop the selected plans"), permissions=["manage"])
+    def stop(self, request, queryset):
+        for plan in queryset:
+            follow_up_plan_stop(actor=request.user, plan=plan)
+        self.message_user(request, gettext("Stopped."), messages.SUCCESS)
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(ReadOnlyAdminMixin, _ManagedAdmin):
+    list_display = ["plan", "booking", "created_at", "done_at", "done_by", "note"]
+    list_filter = [("done_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["plan__citizen", "plan__point", "booking", "done_by"]
+    actions = ["done"]
+
+    def has_manage_permission(self, request):
+        return self._holds(request, "manage")
+
+    @admin.action(description=_("Mark the selected tasks as done"), permissions=["manage"])
+    def done(self, request, queryset):
+        for task in queryset.filter(done_at__isnull=True):
+            services.follow_up_task_done(actor=request.user, task=task)
+        self.message_user(request, gettext("Done."), messages.SUCCESS)

@@ -7,13 +7,17 @@ citizens who missed an appointment at one of the points it manages (grid.permiss
 no-show bookings), and no one else's.
 """
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
-from grid.permissions import scope
-from services.booking.models import Booking, BookingBlock, BookingStatus
+from civic.audit import audit_record
+from grid.permissions import require, scope
+from services.booking.models import Booking, BookingBlock, BookingStatus, FollowUpPlan
 from services.booking.selectors import block_list
 
-__all__ = ["block_list_managed", "may_see_block"]
+__all__ = ["block_list_managed", "citizen_by_identifier", "follow_up_plan_stop", "may_see_block"]
 
 
 def block_list_managed(*, user, active_only: bool = False) -> QuerySet:
@@ -24,3 +28,24 @@ def block_list_managed(*, user, active_only: bool = False) -> QuerySet:
 
 def may_see_block(user, block: BookingBlock) -> bool:
     return block_list_managed(user=user).filter(pk=block.pk).exists()
+
+
+def citizen_by_identifier(identifier: str):
+    """The citizen whose account has this mobile number or user name (a desk asks the patient for it);
+    ValidationError when none or several match."""
+    identifier = (identifier or "").strip()
+    phone = identifier[3:] if identifier.startswith("+86") else identifier
+    found = list(get_user_model().objects.filter(Q(phone=phone) | Q(phone=f"+86{phone}") | Q(username=identifier),
+                                                 is_active=True)[:2]) if identifier else []
+    if len(found) != 1:
+        raise ValidationError({"citizen": [_("No single account has this mobile number or user name.")]})
+    return found[0]
+
+
+def follow_up_plan_stop(*, actor, plan: FollowUpPlan) -> FollowUpPlan:
+    """Stop a follow-up plan: no further appointments are booked for it (those booked stay)."""
+    require(actor, "manage", plan)
+    if FollowUpPlan.objects.filter(pk=plan.pk, active=True).update(active=False):
+        audit_record(actor=actor, action="booking.follow_up_stop", target=plan, summary=str(plan))
+    plan.refresh_from_db()
+    return plan

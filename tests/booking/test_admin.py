@@ -20,6 +20,8 @@ from services.booking.models import (
     BookingStatus,
     Closure,
     Department,
+    FollowUpPlan,
+    FollowUpTask,
     ScheduleTemplate,
     Slot,
 )
@@ -240,6 +242,7 @@ def test_the_desk_lists_todays_bookings_of_its_point_with_check_in_and_no_show(c
     elsewhere = book_today(clinic, clinic.nurse, clinic.checkup, city.users["worker"], started=False)
     tomorrow = services.booking_create(actor=clinic.desk, slot=clinic.slot)
     client = client_for(clinic.desk)
+    assert url("booking", "desk") in client.get(url("booking", "changelist")).content.decode()
     response = client.get(url("booking", "desk"))
     page = response.content.decode()
     assert response.status_code == 200
@@ -328,3 +331,38 @@ def test_blocks_show_where_the_citizen_missed_and_are_lifted_there(clinic, city,
     assert here.lifted_by == clinic.desk and there.lifted_at is None
     assert services.booking_create(actor=clinic.citizen, slot=clinic.later).status == BookingStatus.BOOKED
 
+
+
+#
+# Chronic follow-up
+#
+
+
+def test_the_health_centre_keeps_follow_up_plans_and_closes_the_tasks_of_missed_ones(clinic, city):
+    director = client_for(city.users["director"])  # community A1: the health centre
+    first_due = timezone.localdate() + timedelta(days=10)
+    data = {"point": clinic.centre.pk, "service": clinic.checkup.pk, "citizen_identifier": "citizen",
+            "resident": "", "every_weeks": 4, "first_due": first_due.isoformat(), "note": "高血压"}
+    assert director.post(url("followupplan", "add"), {**data, "citizen_identifier": "nobody"}).status_code == 200
+    response = director.post(url("followupplan", "add"), data)
+    assert response.status_code == 302
+    plan = FollowUpPlan.objects.get()
+    assert (plan.citizen, plan.next_due, plan.every_weeks, plan.created_by) == (
+        clinic.citizen, first_due, 4, city.users["director"])
+    # The hospital's desk sees no plan and may not make one at the centre.
+    assert listed(client_for(clinic.desk).get(url("followupplan", "changelist"))) == set()
+    response = client_for(clinic.desk).post(url("followupplan", "add"), {**data, "note": "x"})
+    assert response.status_code in (200, 403) and FollowUpPlan.objects.count() == 1
+    # A missed follow-up appointment becomes a task for the centre's staff, who mark it done.
+    missed = book_today(clinic, clinic.nurse, clinic.checkup, clinic.citizen, started=True)
+    Booking.objects.filter(pk=missed.pk).update(follow_up_plan=plan)
+    services.no_show_mark(actor=None, booking=Booking.objects.get(pk=missed.pk))
+    task = FollowUpTask.objects.get()
+    assert listed(client_for(clinic.desk).get(url("followuptask", "changelist"))) == set()
+    assert listed(director.get(url("followuptask", "changelist"))) == {task.pk}
+    director.post(url("followuptask", "changelist"), {"action": "done", "_selected_action": [task.pk], "index": 0})
+    task.refresh_from_db()
+    assert task.done_by == city.users["director"] and task.done_at is not None
+    director.post(url("followupplan", "changelist"), {"action": "stop", "_selected_action": [plan.pk], "index": 0})
+    plan.refresh_from_db()
+    assert not plan.active

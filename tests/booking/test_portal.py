@@ -249,3 +249,45 @@ def test_visit_results_show_once_recorded(clinic, client, citizen):
     services.visit_result_record(actor=clinic.desk, booking=booking, text="血压偏高，一个月后复查。")
     html = text(client.get(detail_url(booking), headers={"accept-language": "en"}))
     assert "Visit result" in html and "血压偏高，一个月后复查。" in html and "¥50.00" in html
+
+
+def test_a_place_offered_from_the_waitlist_is_confirmed_on_the_booking_page(clinic, client, citizen):
+    services.slot_capacity_set(actor=None, slot=clinic.slot, capacity=1)
+    taken = services.booking_create(actor=clinic.desk, slot=clinic.slot)
+    client.post(f"/booking/slots/{clinic.slot.pk}/waitlist/")
+    services.booking_cancel(actor=clinic.desk, booking=taken)  # the place goes to the first in line
+    held = Booking.objects.get(citizen=citizen)
+    assert held.status == BookingStatus.HELD
+    html = text(client.get("/booking/mine/", headers={"accept-language": "en"}))
+    assert f'href="{detail_url(held)}">A place is held for you: confirm it</a>' in html
+    html = text(client.get(detail_url(held), headers={"accept-language": "en"}))
+    assert "Confirm the booking" in html and "or it goes to the next in line" in html
+    response = client.post(f"{detail_url(held)}confirm/")
+    assert response.status_code == 302
+    held.refresh_from_db()
+    assert held.status == BookingStatus.BOOKED
+    assert "Confirm the booking" not in text(client.get(detail_url(held), headers={"accept-language": "en"}))
+    # Someone else's held place cannot be confirmed from here.
+    other = UserFactory(username="other", is_staff=False)
+    client.force_login(other)
+    assert client.post(f"{detail_url(held)}confirm/").status_code == 404
+
+
+def test_the_pages_cost_a_fixed_number_of_queries(clinic, client, citizen, django_assert_max_num_queries):
+    """However many slots, bookings and waitlist entries there are."""
+    week = timezone.localtime(clinic.slot.start).date()
+    slots = [make_slot(clinic.expert, clinic.service, hours=h) for h in range(52, 90, 2)]
+    bookings = [services.booking_create(actor=citizen, slot=slot) for slot in [clinic.slot, *slots[:8]]]
+    for slot in slots[8:12]:
+        services.slot_capacity_set(actor=None, slot=slot, capacity=1)
+        services.booking_create(actor=clinic.desk, slot=slot)
+        services.waitlist_join(actor=citizen, slot=slot)
+    pages = {f"/booking/services/{clinic.service.pk}/?week={week:%Y-%m-%d}": 4, "/booking/mine/": 9,
+             f"/booking/mine/{bookings[0].reference}/": 5, "/booking/": 3,
+             f"/booking/points/{clinic.hospital.pk}/": 4, f"/booking/slots/{clinic.slot.pk}/": 3}
+    for page, budget in pages.items():
+        client.get(page)
+        with django_assert_max_num_queries(budget):
+            assert client.get(page).status_code == 200
+    html = text(client.get("/booking/mine/", headers={"accept-language": "en"}))
+    assert html.count("Number 1 in line") == 4
