@@ -184,6 +184,25 @@ WEBHOOK_RETRY_MAX = timedelta(hours=6)
 WEBHOOK_SENDING_TIMEOUT = timedelta(minutes=5)
 WEBHOOK_DISPATCH_LEASE = timedelta(minutes=10)
 
+# E-billing (services.billing.tasks). Idempotency keys are kept 24 h, then purged hourly; gateway payments
+# pending for 15 min become unknown and unknown ones are asked about again every 5 min; overdue bills
+# and due-in-3-days notices each morning; yesterday's reconciliation per provider at 02:10.
+CELERY_BEAT_SCHEDULE.update({
+    "billing-purge-idempotency": {"task": "services.billing.tasks.purge_idempotency_records",
+                                  "schedule": crontab(minute=7)},
+    "billing-requery-unknown-payments": {"task": "services.billing.tasks.requery_unknown_payments",
+                                         "schedule": timedelta(minutes=5), "options": {"expires": 240}},
+    "billing-mark-overdue": {"task": "services.billing.tasks.mark_overdue_bills",
+                             "schedule": crontab(hour=0, minute=20)},
+    "billing-due-soon": {"task": "services.billing.tasks.notify_bills_due_soon",
+                         "schedule": crontab(hour=9, minute=0)},
+    "billing-reconcile": {"task": "services.billing.tasks.reconcile_providers",
+                          "schedule": crontab(hour=2, minute=10)},
+})
+# The simulated payment gateway's callback signing secret (services.billing.gateway); empty: derived
+# from SECRET_KEY.
+BILLING_GATEWAY_SECRET = env("BILLING_GATEWAY_SECRET", default="")
+
 # Notices (civic.notices): delivery attempts per e-mail/SMS notice before it is marked failed, and
 # how long one may stay "sending" before the sweep reports it failed (its worker died mid-send).
 NOTICE_MAX_ATTEMPTS = 5

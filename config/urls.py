@@ -11,6 +11,7 @@ api_v1 = [
     path("issues/", include("issues.api.urls")),
     path("centre/", include("centre.api.urls")),
     path("partners/", include("partners.api.urls")),
+    path("billing/", include("services.billing.api.urls")),
     path("booking/", include("services.booking.api.urls")),
 ]
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("field/", include("field.urls")),
     path("open311/v2/", include("open311.urls")),
+    path("billing/gateway/", include("services.billing.gateway_urls")),  # the simulated gateway, before the portal
     path("", include("portal.urls")),
 ]
 # No static() for MEDIA_URL: uploads are served only by views that check access (civic.protected_media).

@@ -70,13 +70,15 @@ def _event(name: str) -> EventType:
         raise LookupError(f"Event {name!r} is not registered; register it from its app's ready().") from None
 
 
-def _subscribers(event: EventType) -> list[Webhook]:
+def _subscribers(event: EventType, partner_id: int | None = None) -> list[Webhook]:
     now = timezone.now()
     webhooks = (
         Webhook.objects.select_related("key__node")
         .filter(active=True, key__revoked_at__isnull=True, key__partner__active=True)
         .filter(Q(key__expires_at__isnull=True) | Q(key__expires_at__gt=now))
     )
+    if partner_id is not None:
+        webhooks = webhooks.filter(key__partner_id=partner_id)
     return [w for w in webhooks if event.name in w.events and set(event.scopes) & set(w.key.scopes)]
 
 
@@ -97,14 +99,15 @@ def _body(event_id: uuid.UUID, event_type: str, at, payload: dict) -> str:
     return json.dumps(envelope, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def publish(event_type: str, payload: dict, *, grid_path: str | None = None) -> int:
-    """Queue the event for every webhook it reaches; returns how many deliveries were written."""
-    return publish_many(event_type, [(payload, grid_path)])
+def publish(event_type: str, payload: dict, *, grid_path: str | None = None, partner_id: int | None = None) -> int:
+    """Queue the event for every webhook it reaches; returns how many deliveries were written.
+    `partner_id` limits it to that partner's webhooks (a provider hears only of its own bills)."""
+    return publish_many(event_type, [(payload, grid_path)], partner_id=partner_id)
 
 
-def publish_many(event_type: str, events: Iterable[tuple[dict, str | None]]) -> int:
+def publish_many(event_type: str, events: Iterable[tuple[dict, str | None]], *, partner_id: int | None = None) -> int:
     """publish for many events of one type: one query for the subscribers, one INSERT per thousand rows."""
-    webhooks = _subscribers(_event(event_type))
+    webhooks = _subscribers(_event(event_type), partner_id)
     if not webhooks:
         return 0
     now = timezone.now()

@@ -36,6 +36,7 @@ from grid.idnumbers import id_number_hash, mask_id_number, validate_id_number
 from grid.models import Post
 from grid.permissions import can, grant_paths, require
 from partners.webhooks import publish_many
+from services.billing.services import visit_bill_issue
 from services.booking.apps import MANAGE
 from services.booking.models import (
     SEAT_STATUSES,
@@ -618,6 +619,8 @@ def visit_result_record(*, actor, booking: Booking, text: str, fee: Decimal | No
         if booking.status not in (BookingStatus.CHECKED_IN, BookingStatus.ATTENDED):
             raise InvalidStatus
         first = booking.status == BookingStatus.CHECKED_IN
+        if booking.bill_reference and fee is not None and fee != booking.visit_fee:
+            raise ValidationError({"fee": [_("The visit is billed already: its fee cannot change here.")]})
         booking.status, booking.visit_result, booking.visit_result_at = BookingStatus.ATTENDED, text, _now()
         if first or fee is not None:
             booking.visit_fee = fee if fee is not None else booking.slot.service.fee
@@ -632,7 +635,23 @@ def visit_result_record(*, actor, booking: Booking, text: str, fee: Decimal | No
 
 
 def _visit_bill(booking: Booking) -> None:
-    """Hand the attended visit's fee to billing (services.billing.services.visit_bill_issue)."""
+    """Bill the attended visit's fee among the citizen's bills, through billing's module API (no second
+    billing system): the service point is the issuer, the booking's reference the bill's, so issuing is
+    idempotent; it runs in the transaction that records the result, so both happen or neither."""
+    slot = booking.slot
+    service, point = slot.service, slot.point
+    visited = timezone.localtime(slot.start).strftime("%Y-%m-%d %H:%M")
+    description = f"{point.name} · {service.name} · {visited}"
+    if booking.family_member_name:
+        description += f" · {booking.family_member_name}"
+    bill = visit_bill_issue(
+        citizen=booking.citizen, issuer_code=point.code, issuer_name=point.name, reference=booking.reference,
+        description=description, amount=booking.visit_fee,
+        due_date=timezone.localdate() + timedelta(days=settings.BOOKING_VISIT_BILL_DUE_DAYS),
+        lines=[(f"{service.name} ({slot.resource})", booking.visit_fee)],
+    )
+    booking.bill_reference = bill.payment_reference
+    booking.save(update_fields=["bill_reference", "updated_at"])
 
 
 def slot_capacity_set(*, actor, slot: Slot, capacity: int) -> Slot:

@@ -1,12 +1,11 @@
 """seed_demo's booking part (services.booking.demo): the three service points in the grid tree, slots for
 the next 14 working days, the hospital's desk account scoped to the hospital, the citizen's booking, and
-idempotency. The seed runs once for the module in a transaction rolled back at the end."""
-
-from io import StringIO
+idempotency. The demo city and its accounts are built as seed_demo builds them, then booking's seeder
+runs (alone: the other apps' seeders are their tests' business), once for the module in a transaction
+rolled back at the end."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,18 +16,14 @@ from services.booking.models import Booking, BookingStatus, PointKind, ScheduleT
 pytestmark = pytest.mark.slow
 
 
-def seed() -> str:
-    out = StringIO()
-    call_command("seed_demo", stdout=out, stderr=StringIO())
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         assert not ServicePoint.objects.exists()
-        output = seed()
-        yield output
+        admin = grid_demo.ensure_admin()
+        grid_demo.build_demo_city(actor=admin)
+        grid_demo.ensure_demo_accounts(actor=admin)
+        yield demo.seed(actor=admin)
         transaction.set_rollback(True)
 
 
@@ -59,6 +54,9 @@ class TestDemoBooking:
         assert clinic.is_staff
         assert set(selectors.slot_list_managed(user=clinic).values_list("point", flat=True).distinct()) == {hospital.pk}
         assert {b.slot.point_id for b in selectors.booking_list(user=clinic)} == {hospital.pk}
+
+    def test_report(self, seeded):
+        assert seeded.startswith("Booking: 3 service points, ")
 
     def test_citizen_has_a_booking(self, db):
         booking = Booking.objects.get(citizen__username="citizen", status=BookingStatus.BOOKED)

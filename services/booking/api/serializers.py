@@ -10,17 +10,17 @@ from services.booking.selectors import waitlist_position
 __all__ = [
     "BookingCreateSerializer",
     "BookingSerializer",
-    "PointSerializer",
-    "RescheduleSerializer",
-    "ResourceSerializer",
-    "ServiceSerializer",
-    "SlotSerializer",
-    "WaitlistEntrySerializer",
-    "WaitlistJoinSerializer",
+    "ServicePointSerializer",
+    "BookingRescheduleSerializer",
+    "BookingResourceSerializer",
+    "BookableServiceSerializer",
+    "BookingSlotSerializer",
+    "BookingWaitlistEntrySerializer",
+    "BookingWaitlistJoinSerializer",
 ]
 
 
-class PointSerializer(serializers.ModelSerializer):
+class ServicePointSerializer(serializers.ModelSerializer):
     node = serializers.CharField(source="node.code", read_only=True)
 
     class Meta:
@@ -28,7 +28,7 @@ class PointSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "code", "node", "address", "phone"]
 
 
-class ServiceSerializer(serializers.ModelSerializer):
+class BookableServiceSerializer(serializers.ModelSerializer):
     department_name = serializers.CharField(source="department.name", default=None, read_only=True)
 
     class Meta:
@@ -36,7 +36,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "point", "department", "department_name", "name", "duration_minutes", "fee"]
 
 
-class ResourceSerializer(serializers.ModelSerializer):
+class BookingResourceSerializer(serializers.ModelSerializer):
     services = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,15 +47,15 @@ class ResourceSerializer(serializers.ModelSerializer):
         return [service.pk for service in resource.services.all()]  # prefetched
 
 
-class _Named(serializers.Serializer):
+class _BookingNamed(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class SlotSerializer(serializers.ModelSerializer):
+class BookingSlotSerializer(serializers.ModelSerializer):
     free = serializers.IntegerField(read_only=True)
-    point = _Named(read_only=True)
-    service = _Named(read_only=True)
+    point = _BookingNamed(read_only=True)
+    service = _BookingNamed(read_only=True)
     resource = serializers.SerializerMethodField()
 
     class Meta:
@@ -67,7 +67,7 @@ class SlotSerializer(serializers.ModelSerializer):
 
 
 class BookingSerializer(serializers.ModelSerializer):
-    slot = SlotSerializer(read_only=True)
+    slot = BookingSlotSerializer(read_only=True)
     visit_result = serializers.SerializerMethodField()
 
     class Meta:
@@ -83,7 +83,7 @@ class BookingSerializer(serializers.ModelSerializer):
         return booking.visit_result or None
 
 
-class FamilyMemberSerializer(serializers.Serializer):
+class BookingFamilyMemberSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50)
     id_number = serializers.CharField(max_length=18, help_text=_("stored masked only"))
 
@@ -92,15 +92,15 @@ class BookingCreateSerializer(serializers.Serializer):
     slot = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.select_related("point", "service", "resource"))
     hold = serializers.BooleanField(default=False, help_text=_(
         "hold the place for a few minutes until POST bookings/{id}/confirm/, instead of booking at once"))
-    family_member = FamilyMemberSerializer(required=False, help_text=_("book for a family member"))
+    family_member = BookingFamilyMemberSerializer(required=False, help_text=_("book for a family member"))
 
 
-class RescheduleSerializer(serializers.Serializer):
+class BookingRescheduleSerializer(serializers.Serializer):
     slot = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.select_related("point", "service", "resource"))
 
 
-class WaitlistEntrySerializer(serializers.ModelSerializer):
-    slot = SlotSerializer(read_only=True)
+class BookingWaitlistEntrySerializer(serializers.ModelSerializer):
+    slot = BookingSlotSerializer(read_only=True)
     position = serializers.SerializerMethodField(help_text=_("place in line while waiting or offered (1 = first)"))
 
     class Meta:
@@ -116,5 +116,5 @@ class WaitlistEntrySerializer(serializers.ModelSerializer):
         return position if position is not None else waitlist_position(entry)
 
 
-class WaitlistJoinSerializer(serializers.Serializer):
+class BookingWaitlistJoinSerializer(serializers.Serializer):
     slot = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.select_related("point", "service", "resource"))

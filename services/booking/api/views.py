@@ -21,15 +21,15 @@ from civic.api.errors import ErrorSerializer, error_body
 from civic.api.idempotency import created_or_replayed, idempotency_key, idempotency_key_parameter
 from services.booking import selectors, services
 from services.booking.api.serializers import (
+    BookableServiceSerializer,
     BookingCreateSerializer,
+    BookingRescheduleSerializer,
+    BookingResourceSerializer,
     BookingSerializer,
-    PointSerializer,
-    RescheduleSerializer,
-    ResourceSerializer,
-    ServiceSerializer,
-    SlotSerializer,
-    WaitlistEntrySerializer,
-    WaitlistJoinSerializer,
+    BookingSlotSerializer,
+    BookingWaitlistEntrySerializer,
+    BookingWaitlistJoinSerializer,
+    ServicePointSerializer,
 )
 from services.booking.filters import BookingFilter, PointFilter, ResourceFilter, ServiceFilter, SlotFilter
 from services.booking.models import Booking
@@ -45,7 +45,7 @@ class _BookingErrors:
     def handle_exception(self, exc):
         if isinstance(exc, services.SlotFull):
             body = error_body(status.HTTP_409_CONFLICT, "slot_full", str(exc))
-            body["error"]["suggestions"] = SlotSerializer(exc.suggestions, many=True).data
+            body["error"]["suggestions"] = BookingSlotSerializer(exc.suggestions, many=True).data
             return Response(body, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, services.BookingBlocked):
             body = error_body(status.HTTP_403_FORBIDDEN, "booking_blocked", str(exc.args[0]))
@@ -58,7 +58,7 @@ class PointViewSet(ReadOnlyModelViewSet):
     """Hospitals, community health centres and government service halls."""
 
     required_scope = READ
-    serializer_class = PointSerializer
+    serializer_class = ServicePointSerializer
     filterset_class = PointFilter
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["name", "id"]
@@ -70,7 +70,7 @@ class PointViewSet(ReadOnlyModelViewSet):
 
 class ServiceViewSet(ReadOnlyModelViewSet):
     required_scope = READ
-    serializer_class = ServiceSerializer
+    serializer_class = BookableServiceSerializer
     filterset_class = ServiceFilter
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["name", "id"]
@@ -84,7 +84,7 @@ class ResourceViewSet(ReadOnlyModelViewSet):
     """Experts and counters, with the services each offers."""
 
     required_scope = READ
-    serializer_class = ResourceSerializer
+    serializer_class = BookingResourceSerializer
     filterset_class = ResourceFilter
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["name", "id"]
@@ -99,7 +99,7 @@ class SlotViewSet(ReadOnlyModelViewSet):
     date_to (local days, inclusive) and available."""
 
     required_scope = READ
-    serializer_class = SlotSerializer
+    serializer_class = BookingSlotSerializer
     filterset_class = SlotFilter
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["start", "id"]
@@ -167,13 +167,13 @@ class BookingViewSet(_BookingErrors, mixins.ListModelMixin, mixins.RetrieveModel
     def cancel(self, request, pk=None):
         return self._respond(services.booking_cancel(actor=request.user, booking=self.get_object()))
 
-    @extend_schema(request=RescheduleSerializer, responses={200: BookingSerializer, **_ERRORS},
+    @extend_schema(request=BookingRescheduleSerializer, responses={200: BookingSerializer, **_ERRORS},
                    description="Move to another slot of the same service: the new place is taken before the old "
                                "one is released, in one transaction; a full slot changes nothing (409).")
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
         booking = self.get_object()
-        data = RescheduleSerializer(data=request.data)
+        data = BookingRescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._respond(services.booking_reschedule(actor=request.user, booking=booking,
                                                          slot=data.validated_data["slot"]))
@@ -183,27 +183,27 @@ class WaitlistViewSet(_BookingErrors, mixins.ListModelMixin, mixins.RetrieveMode
     """Your places in full slots' waitlists (first come, first served), with your position in line."""
 
     required_scope = READ
-    serializer_class = WaitlistEntrySerializer
+    serializer_class = BookingWaitlistEntrySerializer
     filter_backends = []
     ordering = ["-id"]
 
     def get_queryset(self):
         return selectors.waitlist_list(user=self.request.user).order_by("-id")
 
-    @extend_schema(request=WaitlistJoinSerializer, responses={201: WaitlistEntrySerializer, **_ERRORS},
+    @extend_schema(request=BookingWaitlistJoinSerializer, responses={201: BookingWaitlistEntrySerializer, **_ERRORS},
                    description="Join a full slot's waitlist: when a place frees, the first in line gets it held "
                                "for settings.BOOKING_WAITLIST_OFFER_MINUTES to confirm, then the next.")
     def create(self, request, *args, **kwargs):
-        data = WaitlistJoinSerializer(data=request.data)
+        data = BookingWaitlistJoinSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = services.waitlist_join(actor=request.user, slot=data.validated_data["slot"])
         entry = self.get_queryset().get(pk=entry.pk)
-        return Response(WaitlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(BookingWaitlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: WaitlistEntrySerializer, **_ERRORS},
+    @extend_schema(request=None, responses={200: BookingWaitlistEntrySerializer, **_ERRORS},
                    description="Leave the waitlist (a place offered to you and still held is given back).")
     @action(detail=True, methods=["post"])
     def leave(self, request, pk=None):
         entry = services.waitlist_leave(actor=request.user, entry=self.get_object())
-        return Response(WaitlistEntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
+        return Response(BookingWaitlistEntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
 
