@@ -74,3 +74,46 @@ def test_book_see_download_and_cancel(clinic, new_page, language):  # noqa: F811
     expect(page.get_by_role("button", name=words("Cancel the appointment"), exact=True)).to_have_count(0)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CANCELLED and Slot.objects.get(pk=slot.pk).booked == 0
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_booking_page_passes_axe_in_normal_and_large_text(clinic, new_page, language):  # noqa: F811
+    """Each page of the booking section, with axe-core in normal and large text and no sideways scroll
+    at phone width (tests/browser/test_portal_accessibility.Walk)."""
+    from django.utils import timezone
+
+    from services.booking import services
+    from tests.browser.conftest import AXE
+    from tests.browser.test_portal_accessibility import Walk
+
+    words = Words(language)
+    citizen = clinic.citizen
+    citizen.phone = CITIZEN_PHONE
+    citizen.save()
+    services.slot_capacity_set(actor=None, slot=clinic.other_slot, capacity=1)
+    services.booking_create(actor=clinic.desk, slot=clinic.other_slot)  # a full slot
+    mine = services.booking_create(actor=citizen, slot=clinic.slot)
+    services.waitlist_join(actor=citizen, slot=clinic.other_slot)
+    gone = services.booking_create(actor=citizen, slot=clinic.later)
+    services.booking_cancel(actor=citizen, booking=gone)
+    page = new_page(language)
+    page.context.add_init_script(path=str(AXE))
+    walk = Walk(page, words, {}, None)
+    log_in(page, words, CITIZEN_PHONE, PASSWORD)
+    week = timezone.localtime(clinic.slot.start).date()
+    walk.visit("service points", "/booking/")
+    walk.visit("a service point", f"/booking/points/{clinic.hospital.pk}/")
+    walk.visit("a week of slots", f"/booking/services/{clinic.service.pk}/?week={week:%Y-%m-%d}")
+    walk.visit("the booking form", f"/booking/slots/{clinic.later.pk}/")
+    page.get_by_label(words("For a family member")).check()
+    walk.submit("Book this time")
+    expect(page.get_by_label(words("Family member's name"))).to_have_accessible_description(
+        words("Give the family member's name."))
+    walk.check("the booking form with errors")
+    walk.visit("a full slot", f"/booking/slots/{clinic.other_slot.pk}/")
+    expect(page.get_by_role("status")).to_contain_text(
+        words("You are on the waitlist: number %(position)s in line.") % {"position": 1})
+    walk.visit("my appointments", "/booking/mine/")
+    walk.visit("a booking", f"/booking/mine/{mine.reference}/")
+    expect(page.get_by_role("region", name=words("Move to another time"))).to_be_visible()
+    walk.visit("a cancelled booking", f"/booking/mine/{gone.reference}/")
