@@ -6,8 +6,11 @@ promises (services.booking.models):
   place back with the rollback;
 - a place is freed only by the transaction that moves its booking out of held/booked, under the
   booking's row lock, so it is freed exactly once;
-- a reschedule claims the new place and frees the old one in one transaction (slot rows in id order,
-  so two reschedules in opposite directions cannot deadlock): if the claim fails, nothing changed.
+- a reschedule claims the new place and frees the old one in one transaction: if the claim fails,
+  nothing changed;
+- every write that takes or frees a place locks in one order, slot rows by id and then booking rows
+  (``_locked_with_slots``), so crossing reschedules, cancellations, expiring holds and closures wait
+  for each other instead of deadlocking.
 
 ``actor`` is the user doing it (permissions through grid.permissions: the citizen owns their bookings,
 staff manage what lies at the service points of their subtrees); None is the system (beat tasks).
@@ -62,10 +65,12 @@ __all__ = [
     "AlreadyWaiting",
     "BookingBlocked",
     "CutOffPassed",
+    "FamilyMember",
     "HoldExpired",
     "InvalidStatus",
     "SlotFull",
     "SlotHasPlaces",
+    "active_block",
     "block_lift",
     "booking_cancel",
     "booking_confirm",
@@ -74,8 +79,10 @@ __all__ = [
     "check_in",
     "closure_create",
     "follow_up_plan_create",
+    "follow_up_task_done",
     "follow_ups_schedule",
     "holds_expire",
+    "next_free_slots",
     "no_show_mark",
     "no_shows_mark_due",
     "reminders_send",
@@ -226,8 +233,30 @@ def _audit(actor, action: str, booking: Booking, **detail) -> None:
 
 
 def _locked(booking: Booking) -> Booking:
+    """The booking under its row lock (for changes that free or take no place)."""
     return Booking.objects.select_for_update(of=("self",)).select_related(
         "slot__point", "slot__service", "slot__resource", "citizen").get(pk=booking.pk)
+
+
+def _lock_slots(slot_ids) -> None:
+    list(Slot.objects.select_for_update().filter(pk__in=set(slot_ids)).order_by("id").values_list("id", flat=True))
+
+
+def _locked_with_slots(booking: Booking, *more_slots: int) -> Booking:
+    """The booking under its row lock, after the rows of its slot and of `more_slots`, in id order.
+
+    Every write that frees or takes a place locks in that one order: slots by id, then bookings (a claim
+    locks its slot before the booking is inserted; a closure its slots before their bookings), so two
+    of them never wait on each other in a cycle. Should a reschedule have moved the booking between the
+    read of its slot and the lock, its new slot is locked as well and the booking read again."""
+    slot_id = Booking.objects.values_list("slot_id", flat=True).get(pk=booking.pk)
+    _lock_slots([slot_id, *more_slots])
+    while True:
+        locked = _locked(booking)
+        if locked.slot_id == slot_id:
+            return locked
+        slot_id = locked.slot_id
+        _lock_slots([slot_id])
 
 
 def _person_key(id_number: str) -> str:
@@ -356,7 +385,7 @@ def booking_cancel(*, actor, booking: Booking, reason: str | None = None) -> Boo
     the place is offered to the first in the slot's waitlist. Cancelling a cancelled booking is a no-op."""
     _require(actor, "cancel", booking)
     with transaction.atomic():
-        booking = _locked(booking)
+        booking = _locked_with_slots(booking)
         if booking.status == BookingStatus.CANCELLED:
             return booking
         if booking.status not in HOLDING:
@@ -395,7 +424,7 @@ def booking_reschedule(*, actor, booking: Booking, slot: Slot) -> Booking:
         raise ValidationError({"slot": [_("The booking is already in this slot.")]})
     _check_bookable(slot)
     with transaction.atomic():
-        booking = _locked(booking)
+        booking = _locked_with_slots(booking, slot.pk)
         if booking.status not in HOLDING:
             raise InvalidStatus
         _check_cut_off(actor, booking)
@@ -403,14 +432,11 @@ def booking_reschedule(*, actor, booking: Booking, slot: Slot) -> Booking:
                                   status__in=SEAT_STATUSES).exists():
             raise AlreadyBooked
         old_slot = booking.slot
-        # Slot rows in id order: two reschedules crossing each other wait instead of deadlocking. A claim
-        # that fails after the release rolls the release back with the transaction.
-        if slot.pk > old_slot.pk:
-            _release(old_slot.pk)
+        # Both slot rows are locked already (in id order): the new place is claimed first, and a full
+        # slot raises before anything changed.
         if not _claim(slot.pk):
             raise SlotFull(next_free_slots(slot))
-        if slot.pk < old_slot.pk:
-            _release(old_slot.pk)
+        _release(old_slot.pk)
         booking.slot, booking.sequence = slot, booking.sequence + 1
         booking.reminded_day_before_at = booking.reminded_soon_at = None
         try:
@@ -431,17 +457,17 @@ def booking_reschedule(*, actor, booking: Booking, slot: Slot) -> Booking:
 
 def holds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
     """Cancel the held bookings whose hold lapsed (beat task): their places go back, or on to the next in
-    the waitlist. Rows another worker is handling are skipped (SKIP LOCKED)."""
+    the waitlist. One transaction per booking, re-checked under its locks: one confirmed meanwhile stays."""
     now = now or _now()
     done = 0
-    with transaction.atomic():
-        due = list(Booking.objects.select_for_update(skip_locked=True, of=("self",))
-                   .filter(status=BookingStatus.HELD, hold_expires_at__lte=now)
-                   .select_related("slot__point", "slot__service", "slot__resource", "citizen")
-                   .order_by("slot_id", "id")[:batch])
-        for booking in due:
-            _cancel_locked(booking, CancelReason.HOLD_EXPIRED)
-            done += 1
+    due = list(Booking.objects.filter(status=BookingStatus.HELD, hold_expires_at__lte=now)
+               .order_by("hold_expires_at", "id").values_list("pk", flat=True)[:batch])
+    for pk in due:
+        with transaction.atomic():
+            booking = _locked_with_slots(Booking(pk=pk))
+            if booking.status == BookingStatus.HELD and booking.hold_expires_at <= now:
+                _cancel_locked(booking, CancelReason.HOLD_EXPIRED)
+                done += 1
     return done
 
 
@@ -473,12 +499,15 @@ def waitlist_leave(*, actor, entry: WaitlistEntry) -> WaitlistEntry:
     """Leave the waitlist; a place offered and still held is given back (and offered to the next)."""
     _require(actor, "leave", entry)
     with transaction.atomic():
+        # The slot first (the order of every write that frees a place), then the offer's booking, then the entry.
+        _lock_slots([entry.slot_id])
+        booking_id = WaitlistEntry.objects.values_list("booking_id", flat=True).get(pk=entry.pk)
+        booking = _locked(Booking(pk=booking_id)) if booking_id else None
         entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
         if entry.status == WaitlistStatus.WAITING:
             entry.status = WaitlistStatus.LEFT
             entry.save(update_fields=["status"])
-        elif entry.status == WaitlistStatus.OFFERED and entry.booking_id:
-            booking = _locked(entry.booking)
+        elif entry.status == WaitlistStatus.OFFERED and booking is not None:
             if booking.status == BookingStatus.HELD:
                 _cancel_locked(booking, CancelReason.CITIZEN)
             entry.refresh_from_db()

@@ -143,3 +143,35 @@ def test_reschedules_are_atomic_and_crossing_ones_do_not_deadlock(postgres, clin
     assert moved == sum(1 for status, _code in outcome.results if status == 200)
     # A refused move left its booking where it was, unchanged.
     assert Booking.objects.filter(sequence=0).count() == THREADS - moved
+
+
+def test_a_closure_racing_cancellations_and_bookings_leaves_no_booking_and_a_true_counter(postgres, clinic):
+    from datetime import timedelta
+
+    slot = make_slot(clinic.expert, clinic.service, capacity=150, hours=30)
+    people = citizens(THREADS - 1)
+    users = get_user_model().objects.in_bulk(people)
+    existing = [services.booking_create(actor=users[pk], slot=slot) for pk in people[:100]]
+    desk = clinic.desk.pk
+
+    def act(i, loaded):
+        if i == THREADS - 1:
+            closure = services.closure_create(actor=loaded, point_or_resource=clinic.expert,
+                                              starts=slot.start - timedelta(minutes=1), ends=slot.end,
+                                              reason="专家停诊")
+            return "closed", closure.cancelled_count
+        if i < 100:
+            return "cancel", loaded.post(f"{URL}{existing[i].pk}/cancel/").status_code
+        return "book", loaded.post(URL, {"slot": slot.pk}, format="json").status_code
+
+    def load(i):
+        return get_user_model().objects.get(pk=desk) if i == THREADS - 1 else client_for(people[i])
+
+    outcome = race(act, THREADS, prepare=load)
+
+    assert outcome.errors == []
+    results = Counter((kind, code) for kind, code in outcome.results if kind != "closed")
+    assert set(results) <= {("cancel", 200), ("book", 201), ("book", 400), ("book", 409)}
+    assert results[("cancel", 200)] == 100
+    slot.refresh_from_db()
+    assert slot.closed and slot.booked == seats(slot) == 0
