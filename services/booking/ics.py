@@ -14,6 +14,7 @@ own zone.
 """
 
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 
 import icalendar
 from django.conf import settings
@@ -78,6 +79,10 @@ def _build(booking, now: datetime) -> bytes:
     event.add("dtstamp", _utc(now))
     event.add("dtstart", _utc(slot.start))
     event.add("dtend", _utc(slot.end))
+    # RFC 5546 wants an ORGANIZER on PUBLISH and CANCEL alike: the service point, at the city's no-reply address.
+    organizer = icalendar.vCalAddress(f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
+    organizer.params["cn"] = icalendar.vText(point.name)
+    event.add("organizer", organizer)
     event.add("summary", _("%(service)s at %(point)s") % {"service": service.name, "point": point.name})
     resource = getattr(slot, "resource", None)
     lines = [_("Booking reference: %(reference)s") % {"reference": booking.reference}]

@@ -43,6 +43,8 @@ def test_a_booking_downloads_as_one_confirmed_event(clinic, api):
     assert event.decoded("DTSTART").utcoffset().total_seconds() == 0  # written in UTC
     assert clinic.service.name in str(event["SUMMARY"]) and clinic.hospital.name in str(event["SUMMARY"])
     assert booking.reference in str(event["DESCRIPTION"])
+    assert str(event["ORGANIZER"]) == "mailto:noreply@civic.local"
+    assert event["ORGANIZER"].params["CN"] == clinic.hospital.name
     assert list(event.walk("VALARM"))  # a reminder before it
 
 
