@@ -17,6 +17,7 @@ user's subtrees (a hospital's desk sees its hospital and nothing else).
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -104,6 +105,23 @@ class ServicePointAdmin(_ManagedAdmin):
     list_select_related = ["node"]
     fields = ["kind", "name", "code", "node", "address", "phone", "active"]
     inlines = [DepartmentInline]
+    actions = ["make_slots"]
+
+    def has_manage_permission(self, request):
+        return self._holds(request, "manage")
+
+    @admin.action(description=_("Make the slots of the coming working days from the weekly templates"),
+                  permissions=["manage"])
+    def make_slots(self, request, queryset):
+        days = services.working_days_ahead(settings.BOOKING_HORIZON_DAYS)
+        for point in queryset:
+            if not can(request.user, "manage", point):
+                self.message_user(request, gettext("%(point)s: you may not manage it.") % {"point": point},
+                                  messages.ERROR)
+                continue
+            made = services.slots_generate(first=days[0], last=days[-1], point=point)
+            self.message_user(request, ngettext("%(point)s: %(count)d new slot.", "%(point)s: %(count)d new slots.",
+                                                made) % {"point": point, "count": made}, messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         obj.node_path = obj.node.path  # where the grant is checked before the first save

@@ -366,3 +366,17 @@ def test_the_health_centre_keeps_follow_up_plans_and_closes_the_tasks_of_missed_
     director.post(url("followupplan", "changelist"), {"action": "stop", "_selected_action": [plan.pk], "index": 0})
     plan.refresh_from_db()
     assert not plan.active
+
+
+def test_slots_are_made_from_the_templates_at_the_desks_points_only(clinic, city):
+    for resource, service in ((clinic.expert, clinic.service), (clinic.nurse, clinic.checkup)):
+        for weekday in range(7):
+            ScheduleTemplate.objects.create(resource=resource, service=service, weekday=weekday, start="08:00",
+                                            end="09:00", slot_minutes=30, capacity=3)
+    before = {point: Slot.objects.filter(point=point).count() for point in (clinic.hospital, clinic.centre)}
+    response = client_for(clinic.desk).post(
+        url("servicepoint", "changelist"),
+        {"action": "make_slots", "_selected_action": [clinic.hospital.pk, clinic.centre.pk], "index": 0}, follow=True)
+    made = Slot.objects.filter(point=clinic.hospital).count() - before[clinic.hospital]
+    assert made > 0 and f"{clinic.hospital.name}: {made} new slots." in texts(response)
+    assert Slot.objects.filter(point=clinic.centre).count() == before[clinic.centre]
