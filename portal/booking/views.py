@@ -181,29 +181,28 @@ def _refused(exc) -> str:
     return str(exc) or str(getattr(exc, "message", "")) or _("This cannot be done.")
 
 
+def _act(request, reference: str, action, done: str):
+    """Run a core service on the citizen's own booking; its refusal comes back on the booking's page."""
+    booking = _mine(request, reference)
+    try:
+        action(actor=request.user, booking=booking)
+    except (ValidationError, ConflictError, PermissionDenied) as exc:
+        return booking_page(request, reference, error=_refused(exc), status=409)
+    messages.success(request, done % {"reference": booking.reference})
+    return redirect("portal:booking:detail", reference=booking.reference)
+
+
 @login_required
 @require_POST
 def booking_cancel(request, reference: str):
-    booking = _mine(request, reference)
-    try:
-        services.booking_cancel(actor=request.user, booking=booking)
-    except (ValidationError, ConflictError, PermissionDenied) as exc:
-        return booking_page(request, reference, error=_refused(exc), status=409)
-    messages.success(request, _("The booking %(reference)s is cancelled.") % {"reference": booking.reference})
-    return redirect("portal:booking:detail", reference=booking.reference)
+    return _act(request, reference, services.booking_cancel, _("The booking %(reference)s is cancelled."))
 
 
 @login_required
 @require_POST
 def booking_confirm(request, reference: str):
     """Take a place held for the citizen (a waitlist offer) while the hold lasts."""
-    booking = _mine(request, reference)
-    try:
-        services.booking_confirm(actor=request.user, booking=booking)
-    except (ValidationError, ConflictError, PermissionDenied) as exc:
-        return booking_page(request, reference, error=_refused(exc), status=409)
-    messages.success(request, _("Booked: your reference is %(reference)s.") % {"reference": booking.reference})
-    return redirect("portal:booking:detail", reference=booking.reference)
+    return _act(request, reference, services.booking_confirm, _("Booked: your reference is %(reference)s."))
 
 
 @login_required
