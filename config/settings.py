@@ -454,3 +454,8 @@ CELERY_BEAT_SCHEDULE.update({
     "booking-generate-slots": {"task": "services.booking.tasks.generate_slots", "schedule": crontab(hour=2, minute=45),
                                "options": {"expires": 6 * 3600}},
 })
+# The schema's names of booking's status choices (apart from the cases' and billing's "status").
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "BookingStatusEnum": "services.booking.models.BookingStatus",
+    "WaitlistStatusEnum": "services.booking.models.WaitlistStatus",
+})

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from grid.fields import GridPathField
 from grid.models import GridNode, Resident
@@ -63,7 +64,7 @@ class ServicePoint(models.Model):
                              related_name="service_points")
     node_path = GridPathField(max_length=255, editable=False)
     address = models.CharField(_("address"), max_length=200, blank=True)
-    phone = models.CharField(_("phone number"), max_length=20, blank=True)
+    phone = models.CharField(pgettext_lazy("booking", "phone number"), max_length=20, blank=True)
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -89,8 +90,8 @@ class Department(models.Model):
     code = models.SlugField(_("code"), max_length=50)
 
     class Meta:
-        verbose_name = _("department")
-        verbose_name_plural = _("departments")
+        verbose_name = pgettext_lazy("booking", "department")
+        verbose_name_plural = pgettext_lazy("booking", "departments")
         ordering = ["point", "name"]
         constraints = [models.UniqueConstraint(fields=["point", "code"], name="booking_department_code_once")]
 
@@ -103,8 +104,8 @@ class Service(models.Model):
 
     point = models.ForeignKey(ServicePoint, verbose_name=_("service point"), on_delete=models.CASCADE,
                               related_name="services")
-    department = models.ForeignKey(Department, verbose_name=_("department"), on_delete=models.PROTECT,
-                                   related_name="services", null=True, blank=True)
+    department = models.ForeignKey(Department, verbose_name=pgettext_lazy("booking", "department"),
+                                   on_delete=models.PROTECT, related_name="services", null=True, blank=True)
     name = models.CharField(_("name"), max_length=100)
     duration_minutes = models.PositiveSmallIntegerField(_("duration (minutes)"), default=15)
     # The visit fee billed after an attended visit (see the doctor first, pay later); none: free.
@@ -135,8 +136,8 @@ class Resource(models.Model):
 
     point = models.ForeignKey(ServicePoint, verbose_name=_("service point"), on_delete=models.CASCADE,
                               related_name="resources")
-    department = models.ForeignKey(Department, verbose_name=_("department"), on_delete=models.PROTECT,
-                                   related_name="resources", null=True, blank=True)
+    department = models.ForeignKey(Department, verbose_name=pgettext_lazy("booking", "department"),
+                                   on_delete=models.PROTECT, related_name="resources", null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=10, choices=ResourceKind.choices)
     name = models.CharField(_("name"), max_length=100)
     title = models.CharField(_("title"), max_length=50, blank=True)  # 主任医师, 一号窗口
@@ -229,7 +230,7 @@ class Slot(models.Model):
     end = models.DateTimeField(_("end"))
     capacity = models.PositiveSmallIntegerField(_("capacity"))
     booked = models.PositiveSmallIntegerField(_("booked"), default=0)
-    closed = models.BooleanField(_("closed"), default=False)  # by a closure: not bookable
+    closed = models.BooleanField(pgettext_lazy("booking", "closed"), default=False)  # by a closure: not bookable
 
     class Meta:
         verbose_name = _("slot")
@@ -294,7 +295,8 @@ class Booking(models.Model):
     """A citizen's place in a slot, for themselves or a family member: held → booked → checked in →
     attended | no-show | cancelled. Rescheduling moves it to another slot (same row, ``sequence`` + 1)."""
 
-    reference = models.CharField(_("reference"), max_length=12, unique=True, default=new_reference, editable=False)
+    reference = models.CharField(pgettext_lazy("booking", "reference"), max_length=12, unique=True,
+                                 default=new_reference, editable=False)
     citizen = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("citizen"), on_delete=models.PROTECT,
                                 related_name="bookings")
     slot = models.ForeignKey(Slot, verbose_name=_("slot"), on_delete=models.PROTECT, related_name="bookings")
@@ -354,7 +356,7 @@ class Booking(models.Model):
 
 
 class WaitlistStatus(models.TextChoices):
-    WAITING = "waiting", _("waiting")
+    WAITING = "waiting", pgettext_lazy("booking", "waiting")
     OFFERED = "offered", _("offered a place")
     BOOKED = "booked", _("booked")
     LAPSED = "lapsed", _("offer lapsed")

@@ -200,7 +200,7 @@ def active_block(citizen) -> BookingBlock | None:
 def _check_bookable(slot: Slot) -> None:
     if slot.start <= _now():
         raise ValidationError({"slot": [_("This slot has already started or passed.")]}, code="slot_past")
-    if slot.closed:
+    if slot.closed or not slot.point.active:
         raise ValidationError({"slot": [_("This slot is closed.")]}, code="slot_closed")
 
 
