@@ -103,3 +103,22 @@ def test_only_those_who_may_see_the_booking_download_it(clinic, api, city):
     from rest_framework.test import APIClient
 
     assert APIClient().get(url(booking)).status_code == 401
+
+
+def test_a_partners_key_reads_the_file_in_its_subtree_with_booking_read(clinic, city):
+    from rest_framework.test import APIClient
+
+    from partners.services import api_key_create, partner_ensure
+
+    booking = services.booking_create(actor=clinic.citizen, slot=clinic.slot)
+    partner = partner_ensure(actor=None, code="his", name="医院信息系统")
+
+    def client(scopes, node):
+        _key, text = api_key_create(actor=None, partner=partner, scopes=scopes, node=node)
+        keyed = APIClient()
+        keyed.credentials(HTTP_AUTHORIZATION=f"Api-Key {text}")
+        return keyed
+
+    assert client(["booking.read"], city.nodes["A2"]).get(url(booking)).status_code == 200
+    assert client(["booking.read"], city.nodes["A1"]).get(url(booking)).status_code == 404  # another subtree
+    assert client(["cases.read"], city.nodes["A2"]).get(url(booking)).status_code == 403  # no booking scope
