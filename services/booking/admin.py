@@ -422,7 +422,10 @@ class BookingAdmin(ReadOnlyAdminMixin, _ManagedAdmin):
         elif len(points) == 1:
             point = points[0]
         if request.method == "POST":
-            booking = get_object_or_404(today_desk(user=request.user, point=point), pk=request.POST.get("booking"))
+            wanted_booking = request.POST.get("booking", "")
+            if not wanted_booking.isdigit():
+                raise Http404
+            booking = get_object_or_404(today_desk(user=request.user, point=point), pk=wanted_booking)
             run = {"check_in": services.check_in, "no_show": services.no_show_mark}.get(request.POST.get("do"))
             if run is None:
                 raise Http404

@@ -266,6 +266,7 @@ def test_the_desk_cannot_act_on_another_points_booking(clinic, city):
     assert client.get(url("booking", "desk"), {"point": clinic.centre.pk}).status_code == 404
     for do in ("check_in", "no_show"):
         assert client.post(url("booking", "desk"), {"booking": elsewhere.pk, "do": do}).status_code == 404
+    assert client.post(url("booking", "desk"), {"booking": "x", "do": "check_in"}).status_code == 404
     assert client.get(url("booking", "result", elsewhere.pk)).status_code == 404
     response = client.post(url("booking", "changelist"),
                            {"action": "check_in", "_selected_action": [elsewhere.pk], "index": 0}, follow=True)
