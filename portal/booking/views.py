@@ -81,7 +81,11 @@ def book(request, pk: int):
     slot = _slot(pk)
     if request.method != "POST":
         form = BookForm()
-        if slot.free == 0 and not slot.closed and slot.start > timezone.now():
+        if slot.closed or slot.start <= timezone.now():
+            # Passed, or closed by the service point: nothing to book here, but the next free times are.
+            return render(request, "portal/booking/book.html",
+                          {"slot": slot, "form": form, "gone": True, "suggestions": next_free_slots(slot)})
+        if slot.free == 0:
             return _full(request, slot, form, status=200)
         return render(request, "portal/booking/book.html", {"slot": slot, "form": form})
     form = BookForm(request.POST)

@@ -291,3 +291,16 @@ def test_the_pages_cost_a_fixed_number_of_queries(clinic, client, citizen, djang
             assert client.get(page).status_code == 200
     html = text(client.get("/booking/mine/", headers={"accept-language": "en"}))
     assert html.count("Number 1 in line") == 4
+
+
+def test_a_passed_or_closed_slot_offers_the_next_free_times_instead_of_the_form(clinic, client, citizen):
+    past = make_slot(clinic.expert, clinic.service, hours=-2)
+    Slot.objects.filter(pk=clinic.other_slot.pk).update(closed=True)
+    for slot in (past, clinic.other_slot):
+        html = text(client.get(book_url(slot), headers={"accept-language": "en"}))
+        assert "This time can no longer be booked" in html and "Book this time" not in html
+        assert "Join the waitlist" not in html
+        assert book_url(clinic.later) in html
+        response = client.post(book_url(slot), fill(slot), headers={"accept-language": "en"})
+        assert response.status_code == 400
+    assert not Booking.objects.exists()
