@@ -10,9 +10,11 @@ __all__ = ["BookForm", "RescheduleForm", "WeekForm"]
 
 
 class WeekForm(forms.Form):
-    """The week shown on a service's page: any day in it (the page starts from its Monday)."""
+    """The week shown on a service's page: any day in it (the page starts from its Monday), and the
+    expert or counter chosen, if any."""
 
     week = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    resource = forms.IntegerField(required=False, min_value=1)
 
 
 class BookForm(forms.Form):

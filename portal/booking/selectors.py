@@ -17,8 +17,8 @@ from services.booking.models import (
 )
 from services.booking.selectors import waitlist_list
 
-__all__ = ["my_booking", "my_bookings", "my_waitlist", "point_list", "point_services", "service_week",
-           "week_start"]
+__all__ = ["my_booking", "my_bookings", "my_waitlist", "point_list", "point_services", "service_resources",
+           "service_week", "upcoming", "week_start"]
 
 
 def point_list() -> QuerySet:
@@ -40,14 +40,20 @@ def week_start(day: date | None) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def service_week(service: Service, monday: date) -> list[tuple[date, list[Slot]]]:
-    """The service's open slots in the week from `monday`, still to come, by day (days without any
-    included, so the week reads as a week)."""
+def service_resources(service: Service) -> QuerySet:
+    return service.resources.filter(active=True).order_by("name")
+
+
+def service_week(service: Service, monday: date, resource: int | None = None) -> list[tuple[date, list[Slot]]]:
+    """The service's open slots in the week from `monday` (of one resource, if given), still to come, by
+    day (days without any included, so the week reads as a week)."""
     tz = timezone.get_current_timezone()
     start = timezone.make_aware(datetime.combine(monday, time.min), tz)
     end = start + timedelta(days=7)
     slots = (Slot.objects.filter(service=service, closed=False, start__gte=max(start, timezone.now()), start__lt=end)
              .select_related("resource").order_by("start", "resource__name", "id"))
+    if resource is not None:
+        slots = slots.filter(resource_id=resource)
     days: dict[date, list[Slot]] = {monday + timedelta(days=n): [] for n in range(7)}
     for slot in slots:
         days[timezone.localtime(slot.start, tz).date()].append(slot)

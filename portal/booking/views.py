@@ -48,12 +48,15 @@ def service_week(request, pk: int):
                                                                                                        "department"),
                                 pk=pk)
     form = WeekForm(request.GET or None)
-    day = form.cleaned_data.get("week") if form.is_valid() else None
-    monday = selectors.week_start(day)
+    chosen = form.cleaned_data if form.is_valid() else {}
+    monday = selectors.week_start(chosen.get("week"))
     this_monday = selectors.week_start(None)
-    days = selectors.service_week(service, monday)
+    resources = list(selectors.service_resources(service))
+    resource = next((r for r in resources if r.pk == chosen.get("resource")), None)
+    days = selectors.service_week(service, monday, resource.pk if resource else None)
     context = {
-        "service": service, "point": service.point, "days": days, "monday": monday,
+        "service": service, "point": service.point, "days": days, "monday": monday, "resources": resources,
+        "resource": resource, "resource_query": f"&resource={resource.pk}" if resource else "",
         "previous": monday - timedelta(days=7) if monday > this_monday else None,
         "next": monday + timedelta(days=7),
         "any_slot": any(slots for _day, slots in days),

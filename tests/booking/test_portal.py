@@ -282,7 +282,7 @@ def test_the_pages_cost_a_fixed_number_of_queries(clinic, client, citizen, djang
         services.slot_capacity_set(actor=None, slot=slot, capacity=1)
         services.booking_create(actor=clinic.desk, slot=slot)
         services.waitlist_join(actor=citizen, slot=slot)
-    pages = {f"/booking/services/{clinic.service.pk}/?week={week:%Y-%m-%d}": 4, "/booking/mine/": 9,
+    pages = {f"/booking/services/{clinic.service.pk}/?week={week:%Y-%m-%d}": 5, "/booking/mine/": 9,
              f"/booking/mine/{bookings[0].reference}/": 5, "/booking/": 3,
              f"/booking/points/{clinic.hospital.pk}/": 4, f"/booking/slots/{clinic.slot.pk}/": 3}
     for page, budget in pages.items():
@@ -304,3 +304,17 @@ def test_a_passed_or_closed_slot_offers_the_next_free_times_instead_of_the_form(
         response = client.post(book_url(slot), fill(slot), headers={"accept-language": "en"})
         assert response.status_code == 400
     assert not Booking.objects.exists()
+
+
+def test_the_week_can_show_one_expert_only(clinic, client):
+    week = timezone.localtime(clinic.slot.start).date()
+    page = f"/booking/services/{clinic.service.pk}/?week={week:%Y-%m-%d}"
+    html = text(client.get(page, headers={"accept-language": "en"}))
+    assert "Expert or counter" in html and str(clinic.expert) in html and str(clinic.other) in html
+    html = text(client.get(f"{page}&resource={clinic.other.pk}"))
+    assert book_url(clinic.other_slot) in html
+    assert book_url(clinic.slot) not in html and book_url(clinic.later) not in html
+    assert f"&amp;resource={clinic.other.pk}" in html  # the week links keep the choice
+    # A resource of another service is no filter at all.
+    html = text(client.get(f"{page}&resource={clinic.nurse.pk}"))
+    assert book_url(clinic.slot) in html and book_url(clinic.other_slot) in html
