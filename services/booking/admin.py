@@ -32,10 +32,10 @@ from django.utils.translation import gettext_lazy as _
 from civic.admin_utils import ReadOnlyAdminMixin
 from civic.errors import ConflictError
 from grid.admin import ScopedAdmin, ScopedRelatedFieldListFilter
-from grid.permissions import can, grant_paths, has_any_grant, scope
+from grid.permissions import can, grant_paths, has_any_grant, scope, scope_by_codename
 from grid.services import record_delete, record_save
 from services.booking import services
-from services.booking.apps import MANAGE
+from services.booking.apps import MANAGE, VIEW
 from services.booking.desk import block_list_managed, citizen_by_identifier, follow_up_plan_stop, may_see_block
 from services.booking.models import (
     Booking,
@@ -343,9 +343,11 @@ class BookingAdmin(ReadOnlyAdminMixin, _ManagedAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        # Staff's scope only: their own bookings as citizens are for the portal.
-        return scope(Booking.objects.select_related("slot__point", "slot__service", "slot__resource", "citizen"),
-                     request.user, "manage")
+        # Where the user holds view_booking (read-only for those who may only view); their own bookings as
+        # citizens are for the portal, so the owner rule is left out here.
+        return scope_by_codename(
+            Booking.objects.select_related("slot__point", "slot__service", "slot__resource", "citizen"), request.user,
+            VIEW)
 
     def has_manage_permission(self, request):
         return self._holds(request, "manage")
@@ -484,7 +486,7 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, _ManagedAdmin):
     list_select_related = ["slot__resource", "citizen"]
 
     def get_queryset(self, request):
-        return scope(WaitlistEntry.objects.select_related("slot__resource", "citizen"), request.user, "manage")
+        return scope_by_codename(WaitlistEntry.objects.select_related("slot__resource", "citizen"), request.user, VIEW)
 
 
 #

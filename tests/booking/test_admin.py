@@ -381,3 +381,17 @@ def test_slots_are_made_from_the_templates_at_the_desks_points_only(clinic, city
     made = Slot.objects.filter(point=clinic.hospital).count() - before[clinic.hospital]
     assert made > 0 and f"{clinic.hospital.name}: {made} new slots." in texts(response)
     assert Slot.objects.filter(point=clinic.centre).count() == before[clinic.centre]
+
+
+def test_view_only_staff_read_the_bookings_below_them_and_act_on_none(clinic, city):
+    booking = book_today(clinic, clinic.expert, clinic.service, clinic.citizen, started=False)
+    street = client_for(city.users["street"])  # street A: view_booking over communities A1 and A2
+    assert booking.pk in listed(street.get(url("booking", "changelist")))
+    assert street.get(url("booking", "change", booking.pk)).status_code == 200
+    assert street.get(url("booking", "desk")).status_code == 403
+    street.post(url("booking", "changelist"), {"action": "check_in", "_selected_action": [booking.pk], "index": 0})
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.BOOKED
+    # Staff's own bookings as citizens are not in their admin list.
+    own = services.booking_create(actor=clinic.desk, slot=make_slot(clinic.nurse, clinic.checkup, hours=30))
+    assert own.pk not in listed(client_for(clinic.desk).get(url("booking", "changelist")))
