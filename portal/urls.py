@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("portal.accounts.urls")),
     path("cases/", include("portal.cases.urls")),
     path("billing/", include("portal.billing.urls")),
+    path("booking/", include("portal.booking.urls")),
     path("notices/", notices.notice_list, name="notices"),
     path("notices/<int:pk>/read/", notices.notice_read, name="notice_read"),
 ]

@@ -1,6 +1,8 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from services.booking.api import views
+from services.booking.api.ics import BookingIcsView
 
 router = DefaultRouter()
 router.register("points", views.PointViewSet, basename="booking-point")
@@ -12,5 +14,6 @@ router.register("waitlist", views.WaitlistViewSet, basename="booking-waitlist")
 
 urlpatterns = [
     # bookings/<id>/ics/ (the iCalendar file) is services.booking.api.ics, added here by its branch.
+    path("bookings/<int:pk>/ics/", BookingIcsView.as_view(), name="booking-ics"),
     *router.urls,
 ]
