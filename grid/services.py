@@ -465,7 +465,7 @@ def _visit_target(household: Household | None, place: Place | None) -> Household
 
 @transaction.atomic
 def visit_record(
-    *, actor, household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
+    *, actor: "User", household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
     visited_at: datetime | None = None, client_key: UUID | None = None,
 ) -> Visit:
     """Record the actor's visit to a household or a place, in that record's grid. With a `client_key`

@@ -462,7 +462,7 @@ def _mark_duplicate(case, *, duplicate_of, **kw):
     case.duplicate_of, case.due_at = duplicate_of, None
 
 
-def _assign(case, *, assignee, **kw):
+def _assign(case: Case, *, assignee: "User | None", **kw: Any) -> dict[str, Any]:
     if assignee is None:
         raise ValidationError({"assignee": _("Choose who handles the case.")})
     if not can_handle(assignee, case):
