@@ -31,7 +31,7 @@ run: seed
 # the service-backed tests) covers less: `make test COV_FLOOR=0` prints the figure without the floor,
 # `make test COV=` runs without coverage.
 TEST_WORKERS ?= auto
-COV_FLOOR ?= 0
+COV_FLOOR ?= 96
 COV ?= --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FLOOR)
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(COV)
