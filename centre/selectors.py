@@ -7,10 +7,11 @@ SQL on PostgreSQL (centre.worktime) and in Python elsewhere.
 """
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import connections
 from django.db.backends.signals import connection_created
@@ -34,11 +35,13 @@ __all__ = [
 FINAL_UNFILED = (Status.REJECTED, Status.DUPLICATE)  # never filed as cases: outside the closure rate
 DUE_SOON = timedelta(hours=24)
 LOAD_ROWS = 15
+# Set on a database connection (an attribute of ours, hence setattr) once its session has JIT off.
+_JIT_OFF_ATTR = "centre_jit_off"
 
 
 @receiver(connection_created)
 def _new_session(sender, connection, **kwargs):
-    connection.centre_jit_off = False
+    setattr(connection, _JIT_OFF_ATTR, False)
 
 
 @contextmanager
@@ -48,10 +51,10 @@ def reading() -> Iterator[str]:
     with replica_reads():
         alias = read_alias()
         connection = connections[alias]
-        if connection.vendor == "postgresql" and not getattr(connection, "centre_jit_off", False):
+        if connection.vendor == "postgresql" and not getattr(connection, _JIT_OFF_ATTR, False):
             with connection.cursor() as cursor:
                 cursor.execute("SET jit = off")
-            connection.centre_jit_off = True
+            setattr(connection, _JIT_OFF_ATTR, True)
         yield alias
 
 
@@ -112,11 +115,11 @@ def category_rows(direct: dict[int, int], open_direct: dict[int, int] | None = N
     category tree is small)."""
     categories = list(Category.objects.using(read_alias()).order_by("code").values(
         "pk", "parent_id", "code", "name", "name_en"))
-    children: dict[int | None, list[dict]] = defaultdict(list)
+    children: dict[int | None, list[Mapping[str, Any]]] = defaultdict(list)
     for category in categories:
         children[category["parent_id"]].append(category)
 
-    def total(category: dict, counts: dict[int, int]) -> int:
+    def total(category: Mapping[str, Any], counts: dict[int, int]) -> int:
         return counts.get(category["pk"], 0) + sum(total(child, counts) for child in children[category["pk"]])
 
     rows: list[dict] = []
@@ -224,9 +227,12 @@ def _timings_sql(cases: QuerySet, alias: str) -> Timings:
 
 def _timings_python(rows: list[dict]) -> Timings:
     moments = [m for row in rows for m in (row["created_at"], row["accepted_at"], row["resolved_at"]) if m]
-    clock = WorkingClock.covering(moments) if moments else None
-    accept = [clock.between(r["created_at"], r["accepted_at"]) / 3600 for r in rows if r["accepted_at"]]
-    resolve = [clock.between(r["created_at"], r["resolved_at"]) / 3600 for r in rows if r["resolved_at"]]
+    accept: list[float] = []
+    resolve: list[float] = []
+    if moments:  # else no case at all: nothing accepted or resolved either
+        clock = WorkingClock.covering(moments)
+        accept = [clock.between(r["created_at"], r["accepted_at"]) / 3600 for r in rows if r["accepted_at"]]
+        resolve = [clock.between(r["created_at"], r["resolved_at"]) / 3600 for r in rows if r["resolved_at"]]
 
     def mean(values):
         return round(sum(values) / len(values), 2) if values else None

@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files import File
@@ -22,6 +23,12 @@ from centre.exports import case_rows, cases_of, write_csv, write_xlsx
 from centre.models import Export
 from civic.audit import audit_record
 from civic.replica import replica_reads
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    from civic.types import User
 
 __all__ = ["export_build", "export_request"]
 
@@ -35,14 +42,15 @@ def _fingerprint(source: str, params: dict, format: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _expire_stale(actor, fingerprint: str) -> None:
+def _expire_stale(actor: "User", fingerprint: str) -> None:
     stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     Export.objects.filter(requested_by=actor, fingerprint=fingerprint, status=Export.Status.RUNNING,
                           created_at__lt=stale).update(status=Export.Status.FAILED, error="interrupted",
                                                        finished_at=timezone.now())
 
 
-def export_request(*, actor, source: str, params: dict, format: str, rows: int, request=None) -> tuple[Export, bool]:
+def export_request(*, actor: "User", source: str, params: dict, format: str, rows: int,
+                   request: "HttpRequest | Request | None" = None) -> tuple[Export, bool]:
     """The export of these cases for ``actor``: a new one (True), or the one already in progress (False).
 
     ``rows`` is how many cases the caller counted: up to settings.CENTRE_EXPORT_INLINE_ROWS the file is

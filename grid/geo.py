@@ -3,6 +3,7 @@
 import json
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -59,7 +60,7 @@ def contains(boundary: dict, lat: float, lon: float) -> bool:
     return _prepared(json.dumps(boundary, sort_keys=True)).intersects(Point(lon, lat))
 
 
-def distance_to_area_m(boundary: dict, lat: float, lon: float) -> float:
+def distance_to_area_m(boundary: dict, lat: float | Decimal, lon: float | Decimal) -> float:
     """Metres from the point to the nearest edge of the area (0 inside or on it).
 
     Measured on a plane tangent at the point (longitudes scaled by cos(lat)): for the tens of metres

@@ -49,7 +49,9 @@ class Level(models.IntegerChoices):
 
 # Digits each level appends to its parent's code, after the 4-digit city prefix of the
 # administrative division code (CJ/T 349 builds grid codes the same way, level by level).
-CODE_DIGITS = {Level.CITY: 4, Level.DISTRICT: 2, Level.STREET_OFFICE: 3, Level.COMMUNITY: 3, Level.GRID: 3}
+CODE_DIGITS: dict[int, int] = {
+    Level.CITY: 4, Level.DISTRICT: 2, Level.STREET_OFFICE: 3, Level.COMMUNITY: 3, Level.GRID: 3,
+}
 
 
 #

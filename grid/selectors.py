@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Length, Substr
@@ -23,6 +24,9 @@ from grid.models import (
     VisitOutcome,
 )
 from grid.permissions import can, path_prefix_q, scope, subtree_q
+
+if TYPE_CHECKING:
+    from civic.types import User, Viewer
 
 __all__ = [
     "BOUNDARY_LIMIT",
@@ -84,7 +88,7 @@ def boundary_features(*, level: int | None = None, within: GridNode | None = Non
     }
 
 
-def node_list(*, user, action: str = "view") -> QuerySet:
+def node_list(*, user: "Viewer", action: str = "view") -> QuerySet:
     parent = GridNode.objects.filter(path=Substr(OuterRef("path"), 1, Length(OuterRef("path")) - GridNode.steplen))
     nodes = scope(GridNode.objects.all(), user, action).annotate(parent_pk=Subquery(parent.values("pk")[:1]))
     return with_household_counts(nodes)
@@ -94,24 +98,24 @@ def node_ancestors(node: GridNode) -> QuerySet:
     return GridNode.objects.filter(path__in=node.ancestor_paths()).order_by("depth")
 
 
-def department_list(*, user) -> QuerySet:
+def department_list(*, user: "Viewer") -> QuerySet:
     return scope(Department.objects.select_related("node"), user)
 
 
-def post_list(*, user) -> QuerySet:
+def post_list(*, user: "Viewer") -> QuerySet:
     return scope(Post.objects.select_related("user", "node", "department"), user)
 
 
-def posted_at_or_above(user, level: int) -> bool:
+def posted_at_or_above(user: "User", level: int) -> bool:
     """Does the user hold a post at a node of `level` or higher (department staff: their department's node)?"""
     return Post.objects.filter(user=user, node__level__lte=level).exists()
 
 
-def household_list(*, user) -> QuerySet:
+def household_list(*, user: "Viewer") -> QuerySet:
     return scope(Household.objects.select_related("grid", "building__estate"), user).prefetch_related("residents")
 
 
-def place_list(*, user) -> QuerySet:
+def place_list(*, user: "Viewer") -> QuerySet:
     return scope(Place.objects.select_related("grid"), user)
 
 
@@ -120,7 +124,7 @@ def place_list(*, user) -> QuerySet:
 #
 
 
-def shown_id_number(*, viewer, resident: Resident) -> str:
+def shown_id_number(*, viewer: "Viewer", resident: Resident) -> str:
     """A resident's ID number as `viewer` may see it: whole with view_personal_id on the household's
     grid (and then the view goes to the audit log), masked otherwise. Every API field, admin page and
     form that shows an ID number asks here."""
@@ -139,7 +143,7 @@ def id_number_holder(number: str, *, exclude: Resident | None = None) -> Residen
     return holders.first()
 
 
-def duplicate_registration_list(*, user) -> QuerySet:
+def duplicate_registration_list(*, user: "Viewer") -> QuerySet:
     """Duplicate registrations whose two households the user's grants both cover, open ones first."""
     return scope(DuplicateRegistration.objects.select_related(
         "resident__household__grid", "original__household__grid", "registered_by", "resolved_by"), user,
@@ -151,7 +155,7 @@ def grid_centre(node: GridNode) -> tuple[Decimal, Decimal] | tuple[None, None]:
     publicly): its centroid, else the middle of its bounding box; (None, None) without either."""
     if node.centroid_lat is not None and node.centroid_lon is not None:
         return node.centroid_lat, node.centroid_lon
-    if None in (node.min_lat, node.max_lat, node.min_lon, node.max_lon):
+    if node.min_lat is None or node.max_lat is None or node.min_lon is None or node.max_lon is None:
         return None, None
     quantum = Decimal("0.000001")  # the precision of the centroid fields
     return (Decimal(str((node.min_lat + node.max_lat) / 2)).quantize(quantum),
@@ -187,7 +191,7 @@ def grid_paths_near(around: Around) -> list[str]:
 #
 
 
-def visit_list(*, user) -> QuerySet:
+def visit_list(*, user: "Viewer") -> QuerySet:
     """Visits the user may see, newest first."""
     return scope(Visit.objects.select_related("grid", "household", "place", "visitor"), user)
 
@@ -207,7 +211,7 @@ class PatrolItem:
 
     @property
     def last_outcome_label(self) -> str:
-        return VisitOutcome(self.last_outcome).label if self.last_outcome else ""
+        return str(VisitOutcome(self.last_outcome).label) if self.last_outcome else ""
 
 
 def _with_visit_summary(records: QuerySet, kind: str) -> QuerySet:
@@ -228,7 +232,8 @@ def _patrol_order(row: dict) -> tuple:
     return (visited is not None, visited or datetime.min, row["grid_path"], row["kind"], row["id"])
 
 
-def _patrol_rows(model, kind: str, *, user, grid: GridNode | None, limit: int, name_fields: tuple) -> list[dict]:
+def _patrol_rows(model: type[Household | Place], kind: str, *, user: "Viewer", grid: GridNode | None, limit: int,
+                 name_fields: tuple) -> list[dict]:
     records = scope(model.objects.all(), user)
     if grid is not None:
         records = records.filter(path_prefix_q("grid_path", [grid.path]))
@@ -245,7 +250,7 @@ def _household_name(row: dict) -> str:
     return f"{row['address']} · {row['head_name']}" if row["head_name"] else row["address"]
 
 
-def patrol_list(*, user, grid: GridNode | None = None, limit: int = 50) -> list[PatrolItem]:
+def patrol_list(*, user: "Viewer", grid: GridNode | None = None, limit: int = 50) -> list[PatrolItem]:
     """The households and places in the user's scope (or in `grid`'s subtree, within it) that need a
     visit most: never visited first, then by oldest last visit. One query per kind, whatever the scope."""
     rows = _patrol_rows(Household, "household", user=user, grid=grid, limit=limit, name_fields=("address", "head_name"))

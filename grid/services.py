@@ -3,6 +3,7 @@ through grid.permissions and runs in one transaction."""
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from django.apps import apps
@@ -23,6 +24,7 @@ from grid.fields import GridPathField
 from grid.idnumbers import id_number_hash
 from grid.models import (
     CODE_DIGITS,
+    Department,
     DuplicateRegistration,
     GridNode,
     Household,
@@ -35,6 +37,11 @@ from grid.models import (
 from grid.permissions import can, forget_grants, is_within, require, subtree_q
 from grid.roles import ROLE_PERMISSIONS
 from grid.selectors import id_number_holder
+
+if TYPE_CHECKING:
+    from civic.types import User
+
+_Record = TypeVar("_Record", bound=models.Model)
 
 __all__ = [
     "duplicate_registration_resolve",
@@ -94,7 +101,7 @@ def node_check_placement(*, parent: GridNode | None, level: int, code: str) -> N
 
 
 @transaction.atomic
-def node_create(*, actor, parent: GridNode | None, level: int, code: str, name: str, **fields) -> GridNode:
+def node_create(*, actor: "User", parent: GridNode | None, level: int, code: str, name: str, **fields) -> GridNode:
     if parent is None and not actor.is_superuser:
         raise ValidationError({"parent": _("Only a superuser creates a city.")})
     if parent is not None:
@@ -113,7 +120,7 @@ _EDITABLE = ("name", "centroid_lat", "centroid_lon", "boundary")
 
 
 @transaction.atomic
-def node_update(*, actor, node: GridNode, data: dict) -> GridNode:
+def node_update(*, actor: "User", node: GridNode, data: dict) -> GridNode:
     """Change a node's descriptive fields. Level, code and place in the tree change only by node_move."""
     require(actor, "change", node)
     unknown = set(data) - set(_EDITABLE)
@@ -143,7 +150,7 @@ def _rewrite_prefix(queryset, field: str, old: str, new: str) -> None:
 
 
 @transaction.atomic
-def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
+def node_move(*, actor: "User", node: GridNode, parent: GridNode) -> GridNode:
     """Move a node (and its subtree) under another parent of the level above, re-coding the subtree."""
     _lock_tree()
     node.refresh_from_db()
@@ -173,7 +180,7 @@ def node_move(*, actor, node: GridNode, parent: GridNode) -> GridNode:
 
 
 @transaction.atomic
-def node_delete(*, actor, node: GridNode) -> None:
+def node_delete(*, actor: "User", node: GridNode) -> None:
     require(actor, "delete", node)
     _lock_tree()
     node.refresh_from_db()
@@ -195,7 +202,8 @@ def node_delete(*, actor, node: GridNode) -> None:
 
 
 @transaction.atomic
-def post_create(*, actor, user, role: str, node: GridNode | None = None, department=None) -> Post:
+def post_create(*, actor: "User", user: "User", role: str, node: GridNode | None = None,
+                department: Department | None = None) -> Post:
     post = Post(user=user, role=role, node=node, department=department)
     if department is not None:
         post.node = department.node
@@ -210,11 +218,11 @@ def post_create(*, actor, user, role: str, node: GridNode | None = None, departm
 
 
 @transaction.atomic
-def post_delete(*, actor, post: Post) -> None:
+def post_delete(*, actor: "User", post: Post) -> None:
     require(actor, "delete", post)
     user, node = post.user, post.node
     post.delete()
-    still_implied = set()
+    still_implied: set[str] = set()
     for role in Post.objects.filter(user=user, node=node).values_list("role", flat=True):
         still_implied |= ROLE_PERMISSIONS[role]
     revoked = ROLE_PERMISSIONS[post.role] - still_implied
@@ -224,7 +232,7 @@ def post_delete(*, actor, post: Post) -> None:
     _audit_post(actor, post, "grant.post_deleted", sorted(revoked))
 
 
-def _audit_post(actor, post: Post, action: str, codenames: list[str]) -> None:
+def _audit_post(actor: "User", post: Post, action: str, codenames: list[str]) -> None:
     audit_record(
         actor=actor, action=action, target=post.user,
         summary=f"{post.user} · {post.get_role_display()} · {post.node.name} ({post.node.code})",
@@ -238,7 +246,7 @@ def _audit_post(actor, post: Post, action: str, codenames: list[str]) -> None:
 #
 
 
-def _check_change(actor, instance: models.Model) -> models.Model:
+def _check_change(actor: "User", instance: _Record) -> _Record:
     """Changing a record needs the grant where it is now and where it goes; returns it as stored."""
     original = type(instance)._base_manager.get(pk=instance.pk)
     require(actor, "change", original)
@@ -255,14 +263,14 @@ def _changed_fields(original: models.Model | None, instance: models.Model) -> li
 _AUDITED = {Household: "household", Resident: "resident"}
 
 
-def _audit_record_change(actor, instance: models.Model, verb: str, **detail) -> None:
+def _audit_record_change(actor: "User", instance: models.Model, verb: str, **detail) -> None:
     noun = _AUDITED.get(type(instance))
     if noun is not None:
         audit_record(actor=actor, action=f"{noun}.{verb}", target=instance, summary=str(instance), detail=detail)
 
 
 @transaction.atomic
-def record_save(*, actor, instance: models.Model) -> models.Model:
+def record_save(*, actor: "User", instance: models.Model) -> models.Model:
     original = _check_change(actor, instance) if instance.pk is not None else None
     instance.full_clean()
     require(actor, "change" if instance.pk else "add", instance)
@@ -273,7 +281,7 @@ def record_save(*, actor, instance: models.Model) -> models.Model:
 
 
 @transaction.atomic
-def record_delete(*, actor, instance: models.Model) -> None:
+def record_delete(*, actor: "User", instance: models.Model) -> None:
     require(actor, "delete", instance)
     detail = {"residents": list(instance.residents.values_list("pk", flat=True))} if type(instance) is Household else {}
     _audit_record_change(actor, instance, "deleted", **detail)
@@ -281,7 +289,7 @@ def record_delete(*, actor, instance: models.Model) -> None:
 
 
 @transaction.atomic
-def household_save(*, actor, household: Household, residents: list[dict] | None = None) -> Household:
+def household_save(*, actor: "User", household: Household, residents: list[dict[str, Any]] | None = None) -> Household:
     """Save a household and, when given, make its residents exactly `residents` (matched by id)."""
     record_save(actor=actor, instance=household)
     if residents is None:
@@ -291,9 +299,10 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
         record_delete(actor=actor, instance=gone)
     existing = {r.pk: r for r in household.residents.filter(pk__in=keep)}
     for data in residents:
-        resident = existing.get(data.get("id")) or Resident(household=household)
-        if data.get("id") and data["id"] not in existing:
-            raise ValidationError({"residents": _("Resident %(id)s is not in this household.") % {"id": data["id"]}})
+        pk = data.get("id")
+        if pk and pk not in existing:
+            raise ValidationError({"residents": _("Resident %(id)s is not in this household.") % {"id": pk}})
+        resident = existing[pk] if pk else Resident(household=household)
         for field, value in data.items():
             if field != "id":
                 setattr(resident, field, value)
@@ -307,7 +316,7 @@ def household_save(*, actor, household: Household, residents: list[dict] | None 
 
 
 @transaction.atomic
-def resident_save(*, actor, resident: Resident) -> Resident:
+def resident_save(*, actor: "User", resident: Resident) -> Resident:
     """Save a resident of a household the actor may change.
 
     A new or changed ID number counts against the actor's hourly limit (ID_NUMBER_CHANGES_PER_HOUR),
@@ -353,7 +362,7 @@ def residents_rehash(*, batch: int = 2000) -> int:
     return len(changed)
 
 
-def _store_number(actor, resident: Resident) -> Resident | None:
+def _store_number(actor: "User", resident: Resident) -> Resident | None:
     """Save `resident` with its new number; return the registration it duplicates (then it is flagged)."""
     resident.duplicate = False
     holder = id_number_holder(resident.id_number, exclude=resident)
@@ -374,7 +383,7 @@ def _store_number(actor, resident: Resident) -> Resident | None:
     return holder
 
 
-def _close_reviews(actor, resident: Resident, resolution: str) -> None:
+def _close_reviews(actor: "User", resident: Resident, resolution: str) -> None:
     DuplicateRegistration.objects.filter(resident=resident, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor, resolution=resolution)
 
@@ -388,7 +397,7 @@ def _covering_path(*paths: str) -> str:
     return common
 
 
-def _reviewers(resident: Resident, original: Resident) -> set:
+def _reviewers(resident: Resident, original: Resident) -> set["User"]:
     """Staff posted at the lowest node covering both households whose role lets them change the registry."""
     covering = _covering_path(resident.household.grid_path, original.household.grid_path)
     nodes = [covering[:end] for end in range(GridNode.steplen, len(covering) + 1, GridNode.steplen)]
@@ -396,7 +405,7 @@ def _reviewers(resident: Resident, original: Resident) -> set:
     posts = (Post.objects.select_related("user", "node")
              .filter(node__path__in=nodes, role__in=roles, user__is_active=True).order_by("-node__depth"))
     deepest = None
-    users = set()
+    users: set[User] = set()
     for post in posts:
         if deepest is not None and post.node.depth != deepest:
             break
@@ -405,7 +414,7 @@ def _reviewers(resident: Resident, original: Resident) -> set:
     return users
 
 
-def _review_open(actor, resident: Resident, original: Resident) -> DuplicateRegistration:
+def _review_open(actor: "User", resident: Resident, original: Resident) -> DuplicateRegistration:
     review = DuplicateRegistration.objects.create(resident=resident, original=original, registered_by=actor)
     context = {"review": review.pk, "grid": resident.household.grid.name, "original_grid": original.household.grid.name}
     for user in _reviewers(resident, original):
@@ -415,7 +424,8 @@ def _review_open(actor, resident: Resident, original: Resident) -> DuplicateRegi
 
 
 @transaction.atomic
-def duplicate_registration_resolve(*, actor, review: DuplicateRegistration, resolution: str) -> DuplicateRegistration:
+def duplicate_registration_resolve(*, actor: "User", review: DuplicateRegistration,
+                                   resolution: str) -> DuplicateRegistration:
     """Close a review once one of the two registrations has been corrected or removed: the one left holds
     the number as an ordinary registration."""
     review = DuplicateRegistration.objects.select_for_update(of=("self",)).select_related(
@@ -444,23 +454,26 @@ def duplicate_registration_resolve(*, actor, review: DuplicateRegistration, reso
 
 
 def _visit_target(household: Household | None, place: Place | None) -> Household | Place:
-    if (household is None) == (place is None):
+    targets = [record for record in (household, place) if record is not None]
+    if len(targets) != 1:
         message = _("A visit is to one household or one place.")
         raise ValidationError({"household": message, "place": message})
-    target = household or place
+    target = targets[0]
     # The visit lands where the record is registered now, whatever the caller's copy says.
     return type(target)._base_manager.select_related("grid").get(pk=target.pk)
 
 
 @transaction.atomic
 def visit_record(
-    *, actor, household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
+    *, actor: "User", household: Household | None = None, place: Place | None = None, outcome: str, note: str = "",
     visited_at: datetime | None = None, client_key: UUID | None = None,
 ) -> Visit:
     """Record the actor's visit to a household or a place, in that record's grid. With a `client_key`
     the actor already used, nothing new is stored: AlreadyDone carries the visit recorded then."""
     target = _visit_target(household, place)
-    visit = Visit(grid=target.grid, outcome=outcome, note=note, **{target._meta.model_name: target})
+    visit = Visit(grid=target.grid, outcome=outcome, note=note,
+                  household=target if isinstance(target, Household) else None,
+                  place=target if isinstance(target, Place) else None)
     if visited_at is not None:
         visit.visited_at = visited_at
     require(actor, "add", visit)
@@ -480,7 +493,7 @@ def visit_record(
     return visit
 
 
-def _raise_if_recorded(actor, client_key: UUID | None) -> None:
+def _raise_if_recorded(actor: "User", client_key: UUID | None) -> None:
     if client_key is not None:
         AlreadyDone.raise_if_stored(Visit.objects.filter(visitor=actor, client_key=client_key))
 

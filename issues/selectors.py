@@ -10,6 +10,7 @@ the portal, the field app and the photo files alike.
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Case as SqlCase
@@ -22,6 +23,9 @@ from grid.permissions import can, rule_for, scope, scope_by_codename, scope_q
 from grid.selectors import grid_centre, grid_paths_near
 from issues.models import OPEN_STATUSES, Case, CaseEvent, CasePhoto, Category, Status
 from issues.workflow import event_label
+
+if TYPE_CHECKING:
+    from civic.types import User, Viewer
 
 __all__ = [
     "DUPLICATE_LIMIT",
@@ -74,7 +78,7 @@ def category_descendant_ids(category: Category) -> list[int]:
 #
 
 
-def case_list(*, user) -> QuerySet:
+def case_list(*, user: "Viewer") -> QuerySet:
     """The cases the user may see, with what a list row (and a permission check) reads joined in."""
     cases = Case.objects.select_related(
         "category", "grid", "handling_node", "handling_department", "reporter", "assignee"
@@ -82,7 +86,7 @@ def case_list(*, user) -> QuerySet:
     return scope(cases, user, "view")
 
 
-def case_detail(*, user) -> QuerySet:
+def case_detail(*, user: "Viewer") -> QuerySet:
     """case_list plus the timeline and the photos: a fixed number of queries whatever their length."""
     events = CaseEvent.objects.select_related("actor", "department").order_by("id")
     return case_list(user=user).prefetch_related(Prefetch("events", queryset=events), "photos")
@@ -93,7 +97,7 @@ def case_detail(*, user) -> QuerySet:
 #
 
 
-def report_grid_list(*, user) -> QuerySet:
+def report_grid_list(*, user: "Viewer") -> QuerySet:
     """The grids where the user may report a case: those case_report's own permission check accepts."""
     grids = GridNode.objects.filter(level=Level.GRID).order_by("path")
     return scope_by_codename(grids, user, rule_for(Case).actions["add"])
@@ -136,7 +140,7 @@ def public_location(case: Case) -> tuple[Decimal | None, Decimal | None, str, bo
 @dataclass(frozen=True)
 class TimelineEntry:
     event: CaseEvent
-    actor: object | None  # the user as this viewer may see them: None for the system and a hidden reporter
+    actor: "User | None"  # the user as this viewer may see them: None for the system and a hidden reporter
     by_reporter: bool
     label: str
     photos: list[CasePhoto]
@@ -158,7 +162,7 @@ class CaseView:
 
     VARIANTS = ("display", "original")
 
-    def __init__(self, user, case: Case):
+    def __init__(self, user: "Viewer", case: Case):
         self.user = user
         self.case = case
 
@@ -175,7 +179,7 @@ class CaseView:
         return self.case.reporter_public or self.is_reporter
 
     @property
-    def reporter(self):
+    def reporter(self) -> "User | None":
         return self.case.reporter if self.reporter_shown else None
 
     def shows_person(self, user_id: int | None) -> bool:
@@ -185,10 +189,10 @@ class CaseView:
     def by_reporter(self, event: CaseEvent) -> bool:
         return event.actor_id is not None and event.actor_id == self.case.reporter_id
 
-    def actor(self, event: CaseEvent):
+    def actor(self, event: CaseEvent) -> "User | None":
         return event.actor if self.shows_person(event.actor_id) else None
 
-    def uploader(self, photo: CasePhoto):
+    def uploader(self, photo: CasePhoto) -> "User | None":
         return photo.uploaded_by if self.shows_person(photo.uploaded_by_id) else None
 
     @staticmethod
@@ -222,11 +226,11 @@ class CaseView:
         ]
 
 
-def case_view(*, user, case: Case) -> CaseView:
+def case_view(*, user: "Viewer", case: Case) -> CaseView:
     return CaseView(user, case)
 
 
-def case_photo(*, user, pk: int, variant: str) -> CasePhoto | None:
+def case_photo(*, user: "Viewer", pk: int, variant: str) -> CasePhoto | None:
     """The photo if this user may open this copy of it, else None (to the caller: not found)."""
     if variant not in CaseView.VARIANTS:
         return None
@@ -314,7 +318,7 @@ def cases_near(cases: QuerySet, lat: float, lon: float, *, radius_m: float, limi
                      distance_m=distance_m(lat, lon, case.point_lat, case.point_lon)) for case in found]
 
 
-def duplicate_candidates(*, user, lat: float, lon: float, category: Category, radius_m: float | None = None,
+def duplicate_candidates(*, user: "Viewer", lat: float, lon: float, category: Category, radius_m: float | None = None,
                          limit: int = DUPLICATE_LIMIT) -> list[NearCase]:
     """Open cases of `category` near a point being reported, that the reporter could follow instead of
     filing the problem twice: the public ones, measured from their public point, and those the user sees

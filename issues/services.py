@@ -4,9 +4,10 @@ Each call is one transaction: the case row, its timeline event, its photos' rows
 commit together or not at all. Permission checks use grid.permissions, like every other layer.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
@@ -30,6 +31,9 @@ from issues.events import publish_case_change
 from issues.models import Case, CaseEvent, CasePhoto, CaseSequence, Category, ReporterKind, Status
 from issues.workflow import TRANSITIONS, Transition
 
+if TYPE_CHECKING:
+    from civic.types import User, Viewer
+
 __all__ = ["AlreadyReported", "StaleVersion", "case_report", "case_transition", "can_handle", "transitions_for"]
 
 REFERENCE_PREFIX = "XC"  # Xincheng district; one prefix per deployment
@@ -52,7 +56,7 @@ class AlreadyReported(AlreadyDone):
 #
 
 
-def can_handle(user, case: Case) -> bool:
+def can_handle(user: "Viewer", case: Case) -> bool:
     """Whoever holds the case now: a grant covering the handling node, or a post in the handling department."""
     if not user.is_active:
         return False
@@ -66,7 +70,7 @@ def can_handle(user, case: Case) -> bool:
     return any(is_within(case.handling_node.path, granted) for granted in paths)
 
 
-def _allowed(user, case: Case, transition: Transition) -> bool:
+def _allowed(user: "Viewer", case: Case, transition: Transition) -> bool:
     if transition.action == "handle":
         return can(user, "view", case) and can_handle(user, case)
     if transition.action == "verify":
@@ -74,7 +78,7 @@ def _allowed(user, case: Case, transition: Transition) -> bool:
     return can(user, "view", case)
 
 
-def transitions_for(user, case: Case) -> list[Transition]:
+def transitions_for(user: "Viewer", case: Case) -> list[Transition]:
     """What this user may do to this case now: what the API, the admin and the portal offer."""
     # The answer depends only on the transition's action: ask once per action (can_handle costs a
     # query for a department's case, and most transitions need "handle").
@@ -120,13 +124,13 @@ def _coordinate(value) -> Decimal:
         raise ValidationError({"lat": _("Latitude and longitude are numbers in degrees.")}) from exc
 
 
-def _reporter_kind(user) -> str:
+def _reporter_kind(user: "User") -> str:
     if Role.GRID_WORKER in held_roles(user):
         return ReporterKind.GRID_WORKER
     return ReporterKind.STAFF if grant_paths(user, "view_gridnode") != [] else ReporterKind.CITIZEN
 
 
-def _handlers(case: Case) -> Iterable:
+def _handlers(case: Case) -> set["User"]:
     """The staff to tell about a case that has just arrived where it is now."""
     posts = Post.objects.select_related("user").filter(user__is_active=True)
     if case.handling_department_id:
@@ -136,7 +140,7 @@ def _handlers(case: Case) -> Iterable:
     return {post.user for post in posts}
 
 
-def _notify(case: Case, template: str, users: Iterable, key: str, **extra) -> None:
+def _notify(case: Case, template: str, users: Iterable["User"], key: str, **extra) -> None:
     context = {
         "reference": case.reference, "category": case.category.name, "grid": case.grid.name,
         "level": str(Level(case.handling_level).label), "deadline": case.due_at.isoformat() if case.due_at else "",
@@ -146,7 +150,7 @@ def _notify(case: Case, template: str, users: Iterable, key: str, **extra) -> No
                   dedupe_key=lambda user: f"case:{case.pk}:{key}:{user.pk}")
 
 
-def _store_photos(case: Case, event: CaseEvent, photos: Sequence, kind: str, user) -> list[CasePhoto]:
+def _store_photos(case: Case, event: CaseEvent, photos: Sequence, kind: str, user: "User") -> list[CasePhoto]:
     return [
         CasePhoto.objects.create(
             case=case, event=event, kind=kind, image=processed.original, display=processed.display,
@@ -169,7 +173,8 @@ def _validated_photos(uploads: Sequence[UploadedFile]) -> list:
     return processed
 
 
-def _event(case: Case, actor, action: str, from_status: str, from_level: int | None, comment="", **extra) -> CaseEvent:
+def _event(case: Case, actor: "User", action: str, from_status: str, from_level: int | None, comment: str = "",
+           **extra) -> CaseEvent:
     return CaseEvent.objects.create(
         case=case, actor=actor, action=action, from_status=from_status, to_status=case.status,
         from_level=from_level, to_level=case.handling_level, department=case.handling_department,
@@ -183,7 +188,7 @@ def _event(case: Case, actor, action: str, from_status: str, from_level: int | N
 
 
 def case_report(
-    *, actor, category: Category, description: str, lat, lon, address: str = "", grid: GridNode | None = None,
+    *, actor: "User", category: Category, description: str, lat, lon, address: str = "", grid: GridNode | None = None,
     photos: Sequence[UploadedFile] = (), reporter_public: bool = True, priority: int | None = None,
     resolve_on_spot: bool = False, resolution: str = "", after_photos: Sequence[UploadedFile] = (),
     client_key: UUID | None = None, attributes: Mapping | None = None, media_url: str = "",
@@ -269,16 +274,19 @@ def _lies_in(grid: GridNode, lat: Decimal, lon: Decimal) -> bool:
     fix (grid_centre), so it always does, even where a concave grid's centre falls outside its shape."""
     if (lat, lon) == grid_centre(grid):
         return True
-    return bool(grid.boundary) and distance_to_area_m(grid.boundary, lat, lon) <= settings.REPORT_GRID_TOLERANCE_M
+    if not grid.boundary:
+        return False
+    return distance_to_area_m(grid.boundary, lat, lon) <= settings.REPORT_GRID_TOLERANCE_M
 
 
-def _raise_if_reported(actor, client_key: UUID | None) -> None:
+def _raise_if_reported(actor: "User", client_key: UUID | None) -> None:
     if client_key is not None:
         AlreadyReported.raise_if_stored(Case.objects.filter(reporter=actor, client_key=client_key))
 
 
 @transaction.atomic
-def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolution) -> Case:
+def _save_report(case: Case, actor: "User", now: datetime, photos: list, after_photos: list, resolve_on_spot: bool,
+                 resolution: str) -> Case:
     case.handling_node = _ancestor_at(case.grid, case.handling_level)
     case.reference = _next_reference(now)
     # The grid and the reporter are rows just read (no lookups to prove they exist; the category, from
@@ -303,7 +311,10 @@ def _save_report(case, actor, now, photos, after_photos, resolve_on_spot, resolu
         _notify(case, "issues/case_reported", _handlers(case), "reported")
     publish_case_change(case, created=True, previous_status=Status.REPORTED)
     # The timeline and photos as written: whoever answers with the new case need not read them back.
-    case._prefetched_objects_cache = {"events": _as_read(case.events, events), "photos": _as_read(case.photos, photos)}
+    # Django's own prefetch cache (what prefetch_related fills), which django-stubs does not declare.
+    case._prefetched_objects_cache = {  # type: ignore[attr-defined]
+        "events": _as_read(case.events, events), "photos": _as_read(case.photos, photos),
+    }
     return case
 
 
@@ -320,9 +331,9 @@ def _as_read(manager, rows: list):
 
 
 def case_transition(
-    *, actor, case: Case, name: str, version: int | None = None, comment: str = "",
+    *, actor: "User", case: Case, name: str, version: int | None = None, comment: str = "",
     photos: Sequence[UploadedFile] = (), level: int | None = None, department: Department | None = None,
-    assignee=None, duplicate_of: Case | None = None,
+    assignee: "User | None" = None, duplicate_of: Case | None = None,
 ) -> Case:
     """Apply one transition of issues.workflow. `version` is the version the client read: if the case
     has changed since, StaleVersion is raised and nothing changes. A comment (not `versioned`) reads no
@@ -376,8 +387,12 @@ def _restart_clock(case: Case, within) -> None:
 
 def _move_to(case: Case, *, level: int | None = None, department: Department | None = None) -> None:
     # A department works for the case's district command centre, whether it is a district's or the city's.
+    if department is not None:
+        level = Level.DISTRICT
+    elif level is None:
+        raise ValueError("A case moves to a level of its chain or to a department.")
     case.handling_department = department
-    case.handling_level = Level.DISTRICT if department is not None else level
+    case.handling_level = level
     case.handling_node = _ancestor_at(case.grid, case.handling_level)
 
 
@@ -447,7 +462,7 @@ def _mark_duplicate(case, *, duplicate_of, **kw):
     case.duplicate_of, case.due_at = duplicate_of, None
 
 
-def _assign(case, *, assignee, **kw):
+def _assign(case: Case, *, assignee: "User | None", **kw: Any) -> dict[str, Any]:
     if assignee is None:
         raise ValidationError({"assignee": _("Choose who handles the case.")})
     if not can_handle(assignee, case):
@@ -460,7 +475,9 @@ def _nothing(case, **kw):
     return None
 
 
-_APPLY = {
+# Each returns what to tell whom ({"notify": (template, users)}) or None; `kw` holds every argument
+# of case_transition a handler may need (actor, comment, level, department, assignee, duplicate_of).
+_APPLY: dict[str, Callable[..., dict[str, Any] | None]] = {
     "accept": _accept, "dispatch": _dispatch, "transfer": _dispatch, "start": _nothing, "return": _return,
     "escalate": _escalate, "resolve": _resolve, "verify": _nothing, "reopen": _reopen, "close": _close,
     "reject": _stop_clock, "mark_duplicate": _mark_duplicate, "assign": _assign, "comment": _nothing,

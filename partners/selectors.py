@@ -40,5 +40,5 @@ def api_key_check(text: str) -> ApiKey:
 
 def key_grants(key: ApiKey) -> dict[str, list[str]]:
     """The node permissions the key's scopes carry, each on the key's subtree (or the whole tree)."""
-    path = key.node.path if key.node_id else EVERYWHERE
+    path = key.node.path if key.node is not None else EVERYWHERE
     return {codename: [path] for codename in scope_codenames(key.scopes)}

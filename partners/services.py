@@ -8,6 +8,7 @@ holds: each node permission its scopes mean must be the creator's own over the k
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +24,9 @@ from partners.keys import display_prefix, key_hash, key_new, validate_key_text, 
 from partners.models import ApiKey, ApiRequest, Partner, Webhook, WebhookDelivery
 from partners.scopes import scope_codenames
 from partners.webhooks import WEBHOOKS, enqueue_after_commit, event_types
+
+if TYPE_CHECKING:
+    from civic.types import User
 
 __all__ = [
     "api_key_create",
@@ -40,7 +44,7 @@ __all__ = [
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def _require(actor, perm: str) -> None:
+def _require(actor: "User | None", perm: str) -> None:
     if actor is not None and not actor.has_perm(perm):
         raise PermissionDenied(_("You may not manage partners and their keys."))
 
@@ -50,7 +54,7 @@ def _require(actor, perm: str) -> None:
 #
 
 
-def partner_ensure(*, actor, code: str, name: str, contact: str = "", active: bool = True) -> Partner:
+def partner_ensure(*, actor: "User | None", code: str, name: str, contact: str = "", active: bool = True) -> Partner:
     """The partner with this code, created with its service user if new; name, contact and state updated."""
     _require(actor, "partners.change_partner")
     with transaction.atomic():
@@ -70,7 +74,7 @@ def partner_ensure(*, actor, code: str, name: str, contact: str = "", active: bo
     return partner
 
 
-def _service_user(code: str, name: str):
+def _service_user(code: str, name: str) -> "User":
     username = f"partner-{code}"
     users = get_user_model().objects
     if users.filter(username=username).exists():
@@ -88,7 +92,7 @@ def _service_user(code: str, name: str):
 
 
 def api_key_create(
-    *, actor, partner: Partner, scopes: Iterable[str], node: GridNode | None = None,
+    *, actor: "User | None", partner: Partner, scopes: Iterable[str], node: GridNode | None = None,
     expires_at: datetime | None = None, name: str = "", key: str | None = None, rate: str = "",
 ) -> tuple[ApiKey, str]:
     """A new key for the partner; returns it with its text, which is stored nowhere and shown this once.
@@ -118,7 +122,7 @@ def api_key_create(
 
 
 def api_key_validate(
-    *, actor, scopes: Iterable[str], node: GridNode | None = None, expires_at: datetime | None = None
+    *, actor: "User | None", scopes: Iterable[str], node: GridNode | None = None, expires_at: datetime | None = None
 ) -> None:
     """What api_key_create checks before it writes (forms call it to show the errors beside the fields):
     the actor may create keys, the scopes exist, the expiry lies ahead, and the actor holds every
@@ -139,7 +143,7 @@ def api_key_validate(
             raise PermissionDenied(_("A key cannot carry permissions its creator does not hold where it acts."))
 
 
-def api_key_revoke(*, actor, key: ApiKey) -> ApiKey:
+def api_key_revoke(*, actor: "User | None", key: ApiKey) -> ApiKey:
     """Revoke the key at once (its next request is refused); revoking it again changes nothing."""
     _require(actor, "partners.change_apikey")
     with transaction.atomic():
@@ -175,7 +179,7 @@ def api_request_record(*, key: ApiKey, method: str, endpoint: str, status: int, 
 #
 
 
-def _require_for_key(actor, key: ApiKey, perm: str) -> None:
+def _require_for_key(actor: "User | None", key: ApiKey, perm: str) -> None:
     """A partner manages its own key's webhooks through that key; staff need the model permission."""
     if actor is not None and actor.pk == key.partner.user_id:
         return
@@ -205,7 +209,7 @@ def webhook_validate(*, key: ApiKey, url: str, events: Iterable[str]) -> None:
         raise ValidationError(errors)
 
 
-def webhook_create(*, actor, key: ApiKey, url: str, events: Iterable[str]) -> tuple[Webhook, str]:
+def webhook_create(*, actor: "User | None", key: ApiKey, url: str, events: Iterable[str]) -> tuple[Webhook, str]:
     """Subscribe `url` to the events (each one the key's scopes may receive); returns the webhook and its
     signing secret, which the partner needs to check signatures (it is shown with the webhook once)."""
     _require_for_key(actor, key, "partners.add_webhook")
@@ -221,7 +225,7 @@ def webhook_create(*, actor, key: ApiKey, url: str, events: Iterable[str]) -> tu
     return webhook, secret
 
 
-def webhook_deactivate(*, actor, webhook: Webhook) -> Webhook:
+def webhook_deactivate(*, actor: "User | None", webhook: Webhook) -> Webhook:
     """Stop sending the webhook anything new (what is already queued is still sent)."""
     _require_for_key(actor, webhook.key, "partners.change_webhook")
     with transaction.atomic():
@@ -232,7 +236,7 @@ def webhook_deactivate(*, actor, webhook: Webhook) -> Webhook:
     return webhook
 
 
-def delivery_replay(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
+def delivery_replay(*, actor: "User | None", delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery's event again, as a new delivery of the same event (same body and event id)."""
     _require(actor, "partners.change_webhookdelivery")
     with transaction.atomic():

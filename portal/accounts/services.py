@@ -10,12 +10,14 @@ and per client (CODE_REQUESTS_* settings), counted before anything is looked up.
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
@@ -45,7 +47,10 @@ CODE_LIFETIME = timedelta(minutes=10)
 CODE_MAX_ATTEMPTS = 5
 CODE_TEMPLATE = "portal/verification_code"
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from civic.models import User
+else:
+    User = get_user_model()
 
 
 class CodeError(Exception):
@@ -58,7 +63,7 @@ def normalize_phone(value: str) -> str:
     return value[3:] if value.startswith("+86") else value
 
 
-def users_with_identifier(identifier: str):
+def users_with_identifier(identifier: str) -> "QuerySet[User]":
     """Users whose phone (with or without +86) or e-mail (any case) is ``identifier``."""
     identifier = (identifier or "").strip()
     if not identifier:
@@ -97,7 +102,7 @@ def _hash(code_id: int, code: str) -> str:
     return salted_hmac("portal.accounts.verification_code", f"{code_id}:{code}", algorithm="sha256").hexdigest()
 
 
-def code_requests_hit(*, addresses, client: str | None) -> None:
+def code_requests_hit(*, addresses: Iterable[str], client: str | None) -> None:
     """Count one code request for each phone/e-mail given and for the client's address; raise
     civic.ratelimit.RateLimited when one of them has had its share (before anything is looked up)."""
     window = settings.CODE_REQUESTS_WINDOW
@@ -108,7 +113,7 @@ def code_requests_hit(*, addresses, client: str | None) -> None:
         ratelimit_hit("portal.code.client", client, limit=settings.CODE_REQUESTS_PER_CLIENT, window=window)
 
 
-def _issue(*, user, purpose: str, replaces: int | None) -> tuple[VerificationCode, str]:
+def _issue(*, user: "User | None", purpose: str, replaces: int | None) -> tuple[VerificationCode, str]:
     now = timezone.now()
     earlier = Q(pk=replaces) if replaces else Q(pk__in=[])
     if user is not None:
@@ -128,7 +133,7 @@ def code_decoy(*, purpose: str, replaces: int | None = None) -> VerificationCode
 
 
 @transaction.atomic
-def code_send(*, user, purpose: str = VerificationCode.Purpose.SIGNUP, replaces: int | None = None
+def code_send(*, user: "User", purpose: str = VerificationCode.Purpose.SIGNUP, replaces: int | None = None
               ) -> VerificationCode:
     """A fresh 6-digit code by SMS (when the user has a phone) and/or e-mail; earlier codes for the
     same purpose stop working."""
@@ -141,7 +146,7 @@ def code_send(*, user, purpose: str = VerificationCode.Purpose.SIGNUP, replaces:
     return row
 
 
-def code_check(*, code: str, user=None, code_id: int | None = None,
+def code_check(*, code: str, user: "User | None" = None, code_id: int | None = None,
                purpose: str = VerificationCode.Purpose.SIGNUP) -> VerificationCode:
     """Accept ``code`` once, or raise CodeError. Each wrong try counts; the code dies after the last.
     The code is the user's latest, or the one ``code_id`` names (which may be a decoy: never right)."""
@@ -174,17 +179,18 @@ def code_check(*, code: str, user=None, code_id: int | None = None,
     return row
 
 
-def account_verify(*, code_id: int, code: str):
+def account_verify(*, code_id: int, code: str) -> "User":
     """Check the sign-up code and activate its account; returns the user. Not one transaction: a wrong
     code's counted attempt must be committed even though CodeError propagates."""
     user = code_check(code_id=code_id, code=code).user
+    assert user is not None  # code_check accepts no code without a user (a decoy's)
     Profile.objects.update_or_create(user=user, defaults={"verified_at": timezone.now()})
     user.is_active = True
     user.save(update_fields=["is_active"])
     return user
 
 
-def signup_taken(*, phone: str, email: str) -> list:
+def signup_taken(*, phone: str, email: str) -> list["User"]:
     """The active accounts already holding the phone or e-mail of a sign-up."""
     found = []
     for identifier in filter(None, (normalize_phone(phone), (email or "").strip())):
@@ -195,7 +201,7 @@ def signup_taken(*, phone: str, email: str) -> list:
 SIGNUP_ATTEMPT_TEMPLATE = "portal/signup_attempt"
 
 
-def signup_attempt_notify(*, owner, phone: str, email: str) -> None:
+def signup_attempt_notify(*, owner: "User", phone: str, email: str) -> None:
     """Tell an account's owner that someone tried to sign up with their phone or e-mail, on that channel."""
     channels = [channel for channel, given, held in (
         (Notice.Channel.SMS, normalize_phone(phone), normalize_phone(owner.phone or "")),
