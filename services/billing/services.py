@@ -23,8 +23,9 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -492,10 +493,10 @@ def _fast_item(index: int, raw) -> _Item | None:
         optional = {}
         for name, limit in (("holder_name", 100), ("address", 255), ("description", 255), ("supersedes", 64)):
             value = raw.get(name)
-            if value is None or value == "":
-                optional[name] = ""
-            elif (optional.setdefault(name, _plain_text(value, limit))) is None:
+            text = "" if value is None or value == "" else _plain_text(value, limit)
+            if text is None:
                 return None
+            optional[name] = text
         lines = []
         for line in raw.get("lines", []):
             text, value = _plain_text(line["description"], 255), line["amount"]
@@ -523,13 +524,14 @@ def _validate_item(index: int, raw, errors: dict[str, list[str]]) -> _Item | Non
     if not isinstance(raw, dict):
         errors[str(index)] = [_("Each bill is an object.")]
         return None
-    values, failed = {}, False
+    values: dict[str, Any] = {}
+    failed = False
     for name, check in _ITEM_CHECKS:
         try:
             values[name] = check(raw.get(name))
         except ValidationError as error:
-            errors[f"{index}.{name}"] = [str(m) for m in (error.message_dict.get(name) if hasattr(error, "error_dict")
-                                                          else error.messages)]
+            errors[f"{index}.{name}"] = [str(m) for m in (error.message_dict.get(name, [])
+                                                          if hasattr(error, "error_dict") else error.messages)]
             failed = True
     lines = []
     raw_lines = raw.get("lines", [])
@@ -809,10 +811,11 @@ def _subscription_channels(bill: Bill) -> list[str] | None:
 
 def bill_notify(bill: Bill, kind: str) -> None:
     """Tell the bill's citizen (kind: issued, due_soon, overdue), once per bill and kind."""
-    if bill.citizen_id is None:
+    citizen = bill.citizen
+    if citizen is None:
         return
     notice_queue(
-        recipient=bill.citizen, template=f"billing/bill_{kind}",
+        recipient=citizen, template=f"billing/bill_{kind}",
         context={"provider": bill.provider.name, "bill_number": bill.bill_number, "amount": str(bill.amount),
                  "due_date": bill.due_date.isoformat(), "period": bill.period.strftime("%Y-%m"),
                  "reference": bill.payment_reference},
@@ -998,7 +1001,7 @@ def payment_create(*, payer, bill_ids: Sequence[int], method: str) -> tuple[Paym
     due = [(bill, bill.amount - bill.amount_paid) for bill in bills]
     if any(amount <= 0 for _bill, amount in due):
         raise BillNotPayable(_("There is nothing left to pay on this bill."))
-    total = sum(amount for _bill, amount in due)
+    total = sum((amount for _bill, amount in due), Decimal("0.00"))
     card = card_ensure(holder=payer) if method == Payment.Method.CARD else None
     with transaction.atomic():
         payment = Payment.objects.create(payer=payer, method=method, amount=total, grid_path=bills[0].grid_path)
@@ -1022,7 +1025,7 @@ def _settle_bills(payment: Payment, bills: list[Bill], *, source: str, card: Car
     payer and the providers. `source` is the ledger account debited (the card or the gateway)."""
     items = list(payment.items.all()) if items is None else items
     by_bill = {bill.pk: bill for bill in bills}
-    legs = [(source, payment.amount)]
+    legs: list[tuple] = [(source, payment.amount)]
     legs += [(provider_account(by_bill[item.bill_id].provider), -item.amount, by_bill[item.bill_id].provider,
               by_bill[item.bill_id]) for item in items]
     kind = JournalEntry.Kind.CARD_PAYMENT if card is not None else JournalEntry.Kind.GATEWAY_PAYMENT
@@ -1154,7 +1157,7 @@ def reconcile(*, provider: Provider, day: date) -> ReconciliationRun:
     """Match one provider's payments settled on `day` with the ledger and the gateway's book, and list
     what does not match. Running it again replaces that day's run."""
     tz = timezone.get_current_timezone()
-    start = timezone.make_aware(timezone.datetime.combine(day, timezone.datetime.min.time()), tz)
+    start = timezone.make_aware(datetime.combine(day, time.min), tz)
     end = start + timedelta(days=1)
     items = list(
         PaymentBill.objects.filter(bill__provider=provider, payment__status=Payment.Status.SUCCEEDED,
@@ -1172,7 +1175,7 @@ def reconcile(*, provider: Provider, day: date) -> ReconciliationRun:
     exceptions = []
     matched = 0
     for item in items:
-        faults = []
+        faults: list[tuple[str, Decimal, Decimal | None]] = []
         in_ledger = ledger.get((item.payment_id, item.bill_id))
         if in_ledger is None:
             faults.append((ReconciliationException.Kind.MISSING_IN_LEDGER, item.amount, None))

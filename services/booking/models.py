@@ -200,6 +200,8 @@ class Closure(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT,
                                    related_name="+", null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Set by services.closure_create: how many bookings the closure cancelled (not stored).
+    cancelled_count: int = 0
 
     class Meta:
         verbose_name = _("closure")

@@ -161,5 +161,7 @@ def department_availability(*, department: Department, first: date, last: date) 
     rows = (Slot.objects.filter(service__department=department, start__gte=start, start__lt=end, closed=False)
             .annotate(day=TruncDate("start", tzinfo=tz)).values("day", "service_id").order_by("day", "service_id")
             .annotate(slots=Count("id"),
-                      free=Coalesce(Sum(Greatest(F("capacity") - F("booked"), Value(0))), Value(0))))
-    return list(rows)
+                      places=Coalesce(Sum(Greatest(F("capacity") - F("booked"), Value(0))), Value(0))))
+    # "places", not "free": a slot's own property is called free.
+    return [{"day": row["day"], "service_id": row["service_id"], "slots": row["slots"], "free": row["places"]}
+            for row in rows]

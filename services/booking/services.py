@@ -360,7 +360,7 @@ def booking_confirm(*, actor, booking: Booking) -> Booking:
             return booking
         if booking.status != BookingStatus.HELD:
             raise HoldExpired if booking.cancel_reason == CancelReason.HOLD_EXPIRED else InvalidStatus
-        if booking.hold_expires_at <= _now():
+        if booking.hold_expires_at is None or booking.hold_expires_at <= _now():
             raise HoldExpired
         booking.status, booking.booked_at = BookingStatus.BOOKED, _now()
         booking.save(update_fields=["status", "booked_at", "updated_at"])
@@ -465,7 +465,8 @@ def holds_expire(*, now: datetime | None = None, batch: int = 500) -> int:
     for pk in due:
         with transaction.atomic():
             booking = _locked_with_slots(Booking(pk=pk))
-            if booking.status == BookingStatus.HELD and booking.hold_expires_at <= now:
+            expires = booking.hold_expires_at
+            if booking.status == BookingStatus.HELD and expires is not None and expires <= now:
                 _cancel_locked(booking, CancelReason.HOLD_EXPIRED)
                 done += 1
     return done
@@ -667,7 +668,9 @@ def _visit_bill(booking: Booking) -> None:
     """Bill the attended visit's fee among the citizen's bills, through billing's module API (no second
     billing system): the service point is the issuer, the booking's reference the bill's, so issuing is
     idempotent; it runs in the transaction that records the result, so both happen or neither."""
-    slot = booking.slot
+    slot, fee = booking.slot, booking.visit_fee
+    if fee is None:  # nothing to bill
+        return
     service, point = slot.service, slot.point
     visited = timezone.localtime(slot.start).strftime("%Y-%m-%d %H:%M")
     description = f"{point.name} · {service.name} · {visited}"
@@ -675,9 +678,9 @@ def _visit_bill(booking: Booking) -> None:
         description += f" · {booking.family_member_name}"
     bill = visit_bill_issue(
         citizen=booking.citizen, issuer_code=point.code, issuer_name=point.name, reference=booking.reference,
-        description=description, amount=booking.visit_fee,
+        description=description, amount=fee,
         due_date=timezone.localdate() + timedelta(days=settings.BOOKING_VISIT_BILL_DUE_DAYS),
-        lines=[(f"{service.name} ({slot.resource})", booking.visit_fee)],
+        lines=[(f"{service.name} ({slot.resource})", fee)],
     )
     booking.bill_reference = bill.payment_reference
     booking.save(update_fields=["bill_reference", "updated_at"])
@@ -705,7 +708,7 @@ def closure_create(*, actor, point_or_resource: ServicePoint | Resource, starts:
     """Close a service point (or one resource) from `starts` to `ends`: its slots in that time are closed,
     their bookings cancelled in bulk and each citizen notified; waitlists of those slots end. One transaction."""
     resource = point_or_resource if isinstance(point_or_resource, Resource) else None
-    point = resource.point if resource else point_or_resource
+    point: ServicePoint = resource.point if resource else point_or_resource  # type: ignore[assignment]
     _require(actor, "manage", point)
     if ends <= starts:
         raise ValidationError({"ends": [_("A closure ends after it starts.")]})
@@ -753,7 +756,8 @@ def working_days_ahead(count: int, *, first: date | None = None) -> list[date]:
     """The next `count` working days from `first` (today) on, by the working calendar (one query)."""
     first = first or timezone.localdate()
     overrides = load_overrides(first, first + timedelta(days=count * 2 + 30))
-    days, day = [], first
+    days: list[date] = []
+    day = first
     while len(days) < count:
         listed = overrides.get(day)
         if (day.weekday() < 5) if listed is None else listed:
@@ -766,11 +770,11 @@ def slots_generate(*, first: date, last: date, point: ServicePoint | None = None
     """Make the slots of every template from `first` to `last` (inclusive): on each template's weekday,
     except the calendar's holidays and the point's closures; existing slots stay as they are (unique per
     resource and start), so running it again adds nothing. Returns how many were made."""
-    templates = ScheduleTemplate.objects.select_related("resource__point", "service").filter(
+    active = ScheduleTemplate.objects.select_related("resource__point", "service").filter(
         resource__active=True, service__active=True, resource__point__active=True)
     if point is not None:
-        templates = templates.filter(resource__point=point)
-    templates = list(templates)
+        active = active.filter(resource__point=point)
+    templates = list(active)
     tz = timezone.get_current_timezone()
     overrides = load_overrides(first, last)
     closures = list(Closure.objects.filter(starts__lt=datetime.combine(last + timedelta(days=1), time(), tzinfo=tz),
