@@ -52,6 +52,20 @@ def deliver_notices_in_process(monkeypatch):
 
 
 @pytest.fixture
+def tasks_in_process():
+    """Run every Celery task in this process when it is sent, as without a broker, for tests that read
+    what a chain of tasks did (a payment settled by the gateway's callback task): CI has Redis as the
+    broker and no worker. The worker round trip has its own tests (tests/civic/test_celery_worker.py)."""
+    from config.celery import app
+
+    # The app reads its settings under the CELERY_ namespace (config/celery.py).
+    eager = app.conf.task_always_eager
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    yield
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=eager)
+
+
+@pytest.fixture
 def postgres():
     require_service(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
 

@@ -17,6 +17,11 @@ from tests.factories import UserFactory
 HOLDER = "陈明"
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(tasks_in_process):
+    """Billing's chains (the gateway's callback, bills-issued notices) finish within each test."""
+
+
 def key_client(text: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {text}", HTTP_ACCEPT_LANGUAGE="en")

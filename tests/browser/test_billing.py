@@ -16,7 +16,8 @@ from tests.billing.conftest import HOLDER, bill_item, card_with, make_provider
 from tests.browser.helpers import LANGUAGES, Words, log_in
 from tests.factories import PASSWORD, UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The gateway settles a payment through its callback task: run it in this process (CI has no worker).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("tasks_in_process")]
 
 PROVIDER_NAMES = {"zh-hans": "自来水公司", "en": "自来水公司"}
 
