@@ -54,41 +54,38 @@ class _BookingErrors:
         return super().handle_exception(exc)
 
 
-class PointViewSet(ReadOnlyModelViewSet):
-    """Hospitals, community health centres and government service halls."""
+class _Catalogue(ReadOnlyModelViewSet):
+    """What a citizen browses before booking: read-only, filtered, by name."""
 
     required_scope = READ
-    serializer_class = ServicePointSerializer
-    filterset_class = PointFilter
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["name", "id"]
     ordering = ["name", "id"]
+
+
+class PointViewSet(_Catalogue):
+    """Hospitals, community health centres and government service halls."""
+
+    serializer_class = ServicePointSerializer
+    filterset_class = PointFilter
 
     def get_queryset(self):
         return selectors.point_list()
 
 
-class ServiceViewSet(ReadOnlyModelViewSet):
-    required_scope = READ
+class ServiceViewSet(_Catalogue):
     serializer_class = BookableServiceSerializer
     filterset_class = ServiceFilter
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
-    ordering_fields = ["name", "id"]
-    ordering = ["name", "id"]
 
     def get_queryset(self):
         return selectors.service_list()
 
 
-class ResourceViewSet(ReadOnlyModelViewSet):
+class ResourceViewSet(_Catalogue):
     """Experts and counters, with the services each offers."""
 
-    required_scope = READ
     serializer_class = BookingResourceSerializer
     filterset_class = ResourceFilter
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
-    ordering_fields = ["name", "id"]
-    ordering = ["name", "id"]
 
     def get_queryset(self):
         return selectors.resource_list()
